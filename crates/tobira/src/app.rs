@@ -1,0 +1,103 @@
+//! Wiring: builds the store, ports and service from a [`Config`] and serves them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::crypto::seal::MasterKey;
+use crate::ports::delivery::{SmtpSender, StandardDelivery};
+use crate::ports::{Clock, Inbox, OffsetClock, SystemClock, SystemRandom};
+use crate::protocol::{self, AppState};
+use crate::service::Service;
+use crate::store::Store;
+
+pub struct App {
+    pub state: AppState,
+}
+
+impl App {
+    pub async fn build(config: Config) -> Result<App, String> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("cannot create data directory {}: {e}", config.data_dir.display()))?;
+        let master = MasterKey::load_or_create(std::env::var("TOBIRA_MASTER_KEY").ok().as_deref(), Some(&config.data_dir))?;
+        let store = Store::connect(&config.database_url).await.map_err(|e| format!("cannot open the database: {e}"))?;
+        let inbox = Arc::new(Inbox::new(10_000));
+        let smtp = match &config.smtp_url {
+            Some(url) => Some(SmtpSender::new(url, &config.smtp_from)?),
+            None => None,
+        };
+        let test_clock = config.test_clock.then(|| Arc::new(OffsetClock::default()));
+        let clock: Arc<dyn Clock> = match &test_clock {
+            Some(c) => c.clone(),
+            None => Arc::new(SystemClock),
+        };
+        let config = Arc::new(config);
+        let service = Arc::new(Service::new(
+            store,
+            clock,
+            Arc::new(SystemRandom),
+            Arc::new(StandardDelivery { inbox: inbox.clone(), smtp }),
+            Arc::new(master),
+            config.clone(),
+        ));
+        Ok(App { state: AppState { service, inbox, test_clock, config } })
+    }
+
+    /// Serves until `shutdown` resolves. Prints the listening line on stdout once bound.
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), String> {
+        let config = self.state.config.clone();
+        if !config.listen.ip().is_loopback() && config.access_keys.is_empty() && !config.insecure_any_signature {
+            return Err(format!(
+                "refusing to listen on {} with no access keys: any signature would be accepted. Configure --access-key AKID:SECRET, or pass --insecure-any-signature.",
+                config.listen
+            ));
+        }
+        let listener = TcpListener::bind(config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let store_desc = match self.state.service.store.backend() {
+            crate::store::Backend::Sqlite => format!("sqlite {}", config.database_url.trim_start_matches("sqlite://")),
+            crate::store::Backend::Postgres => "postgres".to_string(),
+        };
+        println!("tobira listening on http://{addr} (data: {store_desc}, dir {})", config.data_dir.display());
+        tracing::info!(%addr, store = %store_desc, "tobira listening");
+        let service = self.state.service.clone();
+        let purge = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+            loop {
+                tick.tick().await;
+                // Keep expired refresh families a day, so access tokens minted from them still resolve.
+                if let Err(e) = service.store.purge_expired(service.now() - 86_400_000).await {
+                    tracing::warn!(error = %e, "purging expired rows failed");
+                }
+            }
+        });
+        let app = protocol::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string());
+        purge.abort();
+        result
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

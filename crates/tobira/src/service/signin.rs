@@ -1,0 +1,328 @@
+//! Sign-in: InitiateAuth / AdminInitiateAuth and the challenge responses, the lockout after
+//! repeated failures, and challenge sessions (verified, single-use, expiring).
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::attributes as attrs;
+use super::password::{check_policy, check_shape, PolicyWording};
+use super::users::{CONFIRMED, FORCE_CHANGE_PASSWORD, RESET_REQUIRED, UNCONFIRMED};
+use super::{Client, Ctx, Pool, Service};
+use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::ports::random::random_bytes;
+use crate::store::{SessionRow, UserRow};
+
+/// After this many failures in a row, each further failure locks the user for 2^(n-5) s.
+pub const LOCKOUT_THRESHOLD: i64 = 5;
+pub const LOCKOUT_MAX_SECS: i64 = 900;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InitiateAuthInput {
+    pub auth_flow: String,
+    pub auth_parameters: Option<HashMap<String, String>>,
+    pub client_metadata: Option<HashMap<String, String>>,
+    pub client_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AdminInitiateAuthInput {
+    pub user_pool_id: String,
+    pub client_id: String,
+    pub auth_flow: String,
+    pub auth_parameters: Option<HashMap<String, String>>,
+    pub client_metadata: Option<HashMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RespondToAuthChallengeInput {
+    pub client_id: String,
+    pub challenge_name: String,
+    pub session: Option<String>,
+    pub challenge_responses: Option<HashMap<String, String>>,
+    pub client_metadata: Option<HashMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AdminRespondToAuthChallengeInput {
+    pub user_pool_id: String,
+    pub client_id: String,
+    pub challenge_name: String,
+    pub session: Option<String>,
+    pub challenge_responses: Option<HashMap<String, String>>,
+    pub client_metadata: Option<HashMap<String, String>>,
+}
+
+const AUTH_FLOWS: &[&str] = &[
+    "USER_SRP_AUTH",
+    "REFRESH_TOKEN_AUTH",
+    "REFRESH_TOKEN",
+    "CUSTOM_AUTH",
+    "ADMIN_NO_SRP_AUTH",
+    "USER_PASSWORD_AUTH",
+    "ADMIN_USER_PASSWORD_AUTH",
+    "USER_AUTH",
+];
+
+fn param<'a>(p: &'a HashMap<String, String>, name: &str) -> ApiResult<&'a str> {
+    p.get(name).map(String::as_str).ok_or_else(|| ApiError::invalid_parameter(format!("Missing required parameter {name}")))
+}
+
+fn incorrect() -> ApiError {
+    ApiError::not_authorized("Incorrect username or password.")
+}
+
+impl Service {
+    pub async fn initiate_auth(&self, ctx: &Ctx, input: InitiateAuthInput) -> ApiResult<Value> {
+        let client = self.client(&input.client_id).await?;
+        let pool = self.pool(&client.row.pool_id).await?;
+        check_flow_name(&input.auth_flow)?;
+        if input.auth_flow.starts_with("ADMIN_") {
+            return Err(ApiError::invalid_parameter("Initiate Auth method not supported."));
+        }
+        self.start(ctx, &pool, &client, &input.auth_flow, input.auth_parameters.unwrap_or_default(), false).await
+    }
+
+    pub async fn admin_initiate_auth(&self, ctx: &Ctx, input: AdminInitiateAuthInput) -> ApiResult<Value> {
+        let pool = self.pool(&input.user_pool_id).await?;
+        let client = self.client_in_pool(&pool.row.id, &input.client_id).await?;
+        check_flow_name(&input.auth_flow)?;
+        if input.auth_flow == "USER_PASSWORD_AUTH" {
+            return Err(ApiError::invalid_parameter("Initiate Auth method not supported."));
+        }
+        self.start(ctx, &pool, &client, &input.auth_flow, input.auth_parameters.unwrap_or_default(), true).await
+    }
+
+    async fn start(&self, ctx: &Ctx, pool: &Pool, client: &Client, flow: &str, p: HashMap<String, String>, admin: bool) -> ApiResult<Value> {
+        if !client.config.allows(flow) {
+            return Err(ApiError::invalid_parameter(format!("{flow} flow not enabled for this client")));
+        }
+        match flow {
+            "USER_PASSWORD_AUTH" | "ADMIN_USER_PASSWORD_AUTH" | "ADMIN_NO_SRP_AUTH" => {
+                let username = param(&p, "USERNAME")?;
+                let password = param(&p, "PASSWORD")?;
+                self.check_secret_hash(client, username, p.get("SECRET_HASH").map(String::as_str))?;
+                self.password_sign_in(ctx, pool, client, username, password, admin).await
+            }
+            "REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN" => {
+                let token = param(&p, "REFRESH_TOKEN")?;
+                self.refresh_tokens(ctx, pool, client, token, p.get("SECRET_HASH").map(String::as_str), p.get("USERNAME").map(String::as_str))
+                    .await
+                    .map(|r| json!({ "ChallengeParameters": {}, "AuthenticationResult": r }))
+            }
+            other => Err(ApiError::invalid_parameter(format!("{other} is not supported by this server yet."))),
+        }
+    }
+
+    /// Counts a failed password and, past the threshold, locks the user for a while.
+    pub async fn record_failure(&self, user: &UserRow) -> ApiResult<()> {
+        let key = user.username_key.clone();
+        let pool_id = user.pool_id.clone();
+        self.with_user_retry(|| async {
+            let Some(mut u) = self.store.get_user(&pool_id, &key).await? else { return Ok(()) };
+            u.failed_attempts += 1;
+            if u.failed_attempts >= LOCKOUT_THRESHOLD {
+                let secs = 1i64.checked_shl((u.failed_attempts - LOCKOUT_THRESHOLD) as u32).unwrap_or(i64::MAX).min(LOCKOUT_MAX_SECS);
+                u.locked_until = self.now() + secs * 1000;
+            }
+            self.save_user(&mut u, false).await
+        })
+        .await
+    }
+
+    async fn password_sign_in(&self, ctx: &Ctx, pool: &Pool, client: &Client, username: &str, password: &str, _admin: bool) -> ApiResult<Value> {
+        let Some(user) = self.find_user(pool, username).await? else {
+            return Err(if client.config.prevent_user_existence_errors() { incorrect() } else { ApiError::user_not_found() });
+        };
+        if user.locked_until > self.now() {
+            return Err(ApiError::not_authorized("Password attempts exceeded"));
+        }
+        if !self.password_matches(&user, password)? {
+            self.record_failure(&user).await?;
+            return Err(incorrect());
+        }
+        if !user.enabled {
+            return Err(ApiError::not_authorized("User is disabled."));
+        }
+        let user = if user.failed_attempts > 0 {
+            let key = user.username_key.clone();
+            self.with_user_retry(|| async {
+                let mut u = self.store.get_user(&pool.row.id, &key).await?.ok_or_else(ApiError::user_not_found)?;
+                u.failed_attempts = 0;
+                u.locked_until = 0;
+                self.save_user(&mut u, false).await?;
+                Ok(u)
+            })
+            .await?
+        } else {
+            user
+        };
+        match user.status.as_str() {
+            UNCONFIRMED => Err(ApiError::new(ErrorKind::UserNotConfirmed, "User is not confirmed.")),
+            RESET_REQUIRED => Err(ApiError::new(ErrorKind::PasswordResetRequired, "Password reset required for the user")),
+            FORCE_CHANGE_PASSWORD => {
+                if user.password_expires.is_some_and(|e| e < self.now()) {
+                    return Err(ApiError::not_authorized("Temporary password has expired and must be reset by an administrator."));
+                }
+                self.new_password_challenge(pool, client, &user).await
+            }
+            _ => Ok(json!({ "ChallengeParameters": {}, "AuthenticationResult": self.issue_tokens(ctx, pool, client, &user, None).await? })),
+        }
+    }
+
+    async fn new_password_challenge(&self, pool: &Pool, client: &Client, user: &UserRow) -> ApiResult<Value> {
+        let session = self.new_session(pool, client, user, "NEW_PASSWORD_REQUIRED", json!({})).await?;
+        let shown: serde_json::Map<String, Value> =
+            user.attributes.iter().filter(|(n, _)| n != "sub").map(|(n, v)| (n.clone(), Value::String(v.clone()))).collect();
+        let required: Vec<String> = attrs::missing_required(&pool.config, &user.attributes).into_iter().map(|n| format!("userAttributes.{n}")).collect();
+        Ok(json!({
+            "ChallengeName": "NEW_PASSWORD_REQUIRED",
+            "Session": session,
+            "ChallengeParameters": {
+                "USER_ID_FOR_SRP": user.username,
+                "requiredAttributes": serde_json::to_string(&required).unwrap_or_else(|_| "[]".into()),
+                "userAttributes": serde_json::to_string(&shown).unwrap_or_else(|_| "{}".into()),
+            },
+        }))
+    }
+
+    // ------------------------------------------------------------ sessions
+
+    fn session_mac(&self, token: &str) -> Vec<u8> {
+        self.master.mac("session", token.as_bytes()).to_vec()
+    }
+
+    pub async fn new_session(&self, pool: &Pool, client: &Client, user: &UserRow, challenge: &str, payload: Value) -> ApiResult<String> {
+        use base64::Engine;
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes(self.random.as_ref(), 192));
+        let minutes = client.config.auth_session_validity.unwrap_or(3);
+        self.store
+            .put_session(&SessionRow {
+                id_mac: self.session_mac(&token),
+                pool_id: pool.row.id.clone(),
+                client_id: client.row.id.clone(),
+                username_key: user.username_key.clone(),
+                challenge: challenge.to_string(),
+                payload: payload.to_string(),
+                expires: self.now() + minutes * 60_000,
+            })
+            .await?;
+        Ok(token)
+    }
+
+    /// Takes (consumes) a session that must belong to this client and challenge.
+    async fn take_session(&self, pool: &Pool, client: &Client, token: Option<&str>, challenge: &str) -> ApiResult<SessionRow> {
+        let expired = || ApiError::not_authorized("Invalid session for the user, session is expired.");
+        let token = token.filter(|t| !t.is_empty()).ok_or_else(|| ApiError::invalid_parameter("Missing required parameter Session"))?;
+        let s = self.store.take_session(&self.session_mac(token)).await?.ok_or_else(expired)?;
+        if s.expires < self.now() || s.pool_id != pool.row.id || s.client_id != client.row.id {
+            return Err(expired());
+        }
+        if s.challenge != challenge {
+            return Err(ApiError::invalid_parameter(format!("Invalid challenge name: expected {}", s.challenge)));
+        }
+        Ok(s)
+    }
+
+    /// Puts a session back after a response that failed validation, so the user can try again.
+    async fn restore_session(&self, token: &str, s: SessionRow) {
+        let _ = token;
+        let _ = self.store.put_session(&s).await;
+    }
+
+    // ------------------------------------------------------------ challenge responses
+
+    pub async fn respond_to_auth_challenge(&self, ctx: &Ctx, input: RespondToAuthChallengeInput) -> ApiResult<Value> {
+        let client = self.client(&input.client_id).await?;
+        let pool = self.pool(&client.row.pool_id).await?;
+        self.respond(ctx, &pool, &client, &input.challenge_name, input.session.as_deref(), input.challenge_responses.unwrap_or_default()).await
+    }
+
+    pub async fn admin_respond_to_auth_challenge(&self, ctx: &Ctx, input: AdminRespondToAuthChallengeInput) -> ApiResult<Value> {
+        let pool = self.pool(&input.user_pool_id).await?;
+        let client = self.client_in_pool(&pool.row.id, &input.client_id).await?;
+        self.respond(ctx, &pool, &client, &input.challenge_name, input.session.as_deref(), input.challenge_responses.unwrap_or_default()).await
+    }
+
+    async fn respond(&self, ctx: &Ctx, pool: &Pool, client: &Client, challenge: &str, session: Option<&str>, r: HashMap<String, String>) -> ApiResult<Value> {
+        match challenge {
+            "NEW_PASSWORD_REQUIRED" => {
+                let username = param(&r, "USERNAME")?.to_string();
+                self.check_secret_hash(client, &username, r.get("SECRET_HASH").map(String::as_str))?;
+                let s = self.take_session(pool, client, session, challenge).await?;
+                match self.complete_new_password(ctx, pool, client, &s, &username, &r).await {
+                    Err(e) if matches!(e.kind, ErrorKind::InvalidPassword | ErrorKind::InvalidParameter) => {
+                        self.restore_session(session.unwrap_or_default(), s).await;
+                        Err(e)
+                    }
+                    other => other,
+                }
+            }
+            "SMS_MFA" | "SOFTWARE_TOKEN_MFA" | "SELECT_MFA_TYPE" | "MFA_SETUP" | "PASSWORD_VERIFIER" | "CUSTOM_CHALLENGE"
+            | "DEVICE_SRP_AUTH" | "DEVICE_PASSWORD_VERIFIER" | "EMAIL_OTP" | "SMS_OTP" | "SELECT_CHALLENGE" | "ADMIN_NO_SRP_AUTH"
+            | "WEB_AUTHN" | "PASSWORD" => {
+                let _ = self.take_session(pool, client, session, challenge).await?;
+                Err(ApiError::invalid_parameter(format!("{challenge} is not supported by this server yet.")))
+            }
+            other => Err(ApiError::validation(&[format!(
+                "Value '{other}' at 'challengeName' failed to satisfy constraint: Member must satisfy enum value set: [SMS_MFA, EMAIL_OTP, SOFTWARE_TOKEN_MFA, SELECT_MFA_TYPE, MFA_SETUP, PASSWORD_VERIFIER, CUSTOM_CHALLENGE, SELECT_CHALLENGE, DEVICE_SRP_AUTH, DEVICE_PASSWORD_VERIFIER, ADMIN_NO_SRP_AUTH, NEW_PASSWORD_REQUIRED, SMS_OTP, PASSWORD, WEB_AUTHN, PASSWORD_SRP]"
+            )])),
+        }
+    }
+
+    async fn complete_new_password(&self, ctx: &Ctx, pool: &Pool, client: &Client, s: &SessionRow, username: &str, r: &HashMap<String, String>) -> ApiResult<Value> {
+        let user = self.find_user(pool, username).await?.ok_or_else(ApiError::user_not_found)?;
+        if user.username_key != s.username_key {
+            return Err(ApiError::not_authorized("Invalid session for the user."));
+        }
+        let new_password = param(r, "NEW_PASSWORD")?;
+        check_shape(new_password, "NEW_PASSWORD")?;
+        check_policy(&pool.config.password_policy(), new_password, PolicyWording::User)?;
+        let given: Vec<attrs::AttributeType> = r
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("userAttributes.").map(|n| attrs::AttributeType { name: n.to_string(), value: Some(v.clone()) }))
+            .collect();
+        let changes = attrs::validate(&pool.config, &given, false)?;
+        let key = user.username_key.clone();
+        let user = self
+            .with_user_retry(|| async {
+                let mut u = self.store.get_user(&pool.row.id, &key).await?.ok_or_else(ApiError::user_not_found)?;
+                if u.status != FORCE_CHANGE_PASSWORD {
+                    return Err(ApiError::not_authorized("Invalid session for the user."));
+                }
+                let before = self.store.identifiers_of(&pool.row.id, &u.username_key).await?;
+                for (n, v) in &changes {
+                    attrs::set(&mut u.attributes, n, v);
+                }
+                let missing = attrs::missing_required(&pool.config, &u.attributes);
+                if !missing.is_empty() {
+                    return Err(ApiError::invalid_parameter(format!(
+                        "Invalid attributes given, {} is missing",
+                        missing.iter().map(|m| format!("userAttributes.{m}")).collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                self.set_password(&mut u, new_password);
+                u.status = CONFIRMED.into();
+                u.password_expires = None;
+                self.persist_user(pool, &mut u, &before, false).await?;
+                Ok(u)
+            })
+            .await?;
+        Ok(json!({ "ChallengeParameters": {}, "AuthenticationResult": self.issue_tokens(ctx, pool, client, &user, None).await? }))
+    }
+}
+
+fn check_flow_name(flow: &str) -> ApiResult<()> {
+    if AUTH_FLOWS.contains(&flow) {
+        return Ok(());
+    }
+    Err(ApiError::validation(&[format!(
+        "Value '{flow}' at 'authFlow' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+        AUTH_FLOWS.join(", ")
+    )]))
+}
