@@ -66,9 +66,8 @@ impl MasterKey {
         };
         let mut enc = derive(INFO_SEAL);
         let mut mac = derive(INFO_MAC);
-        let seal_key = LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, &enc).expect("AES-256-GCM accepts a 32-byte key"),
-        );
+        let seal_key =
+            LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &enc).expect("AES-256-GCM accepts a 32-byte key"));
         let mac_key = hmac::Key::new(hmac::HMAC_SHA256, &mac);
         enc.fill(0);
         mac.fill(0);
@@ -124,8 +123,7 @@ impl MasterKey {
             return Err(CryptoError("sealed blob too short".to_owned()));
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce)
-            .map_err(|_| CryptoError("bad nonce".to_owned()))?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError("bad nonce".to_owned()))?;
         let mut buf = body.to_vec();
         let plain_len = self
             .seal_key
@@ -197,15 +195,20 @@ fn create_key_file(dir: &Path, path: &Path) -> Result<[u8; 32], String> {
     let _ = std::fs::remove_file(&tmp);
     match result? {
         Some(secret) => Ok(secret),
-        None => read_key_file(path)?
-            .ok_or_else(|| format!("master key file {} vanished while starting", path.display())),
+        None => {
+            read_key_file(path)?.ok_or_else(|| format!("master key file {} vanished while starting", path.display()))
+        }
     }
 }
 
 fn temp_path(dir: &Path) -> PathBuf {
     let mut r = [0u8; 8];
     let _ = aws_lc_rs::rand::fill(&mut r);
-    dir.join(format!(".{MASTER_KEY_FILE}.{}.{}.tmp", std::process::id(), hex::encode(r)))
+    dir.join(format!(
+        ".{MASTER_KEY_FILE}.{}.{}.tmp",
+        std::process::id(),
+        hex::encode(r)
+    ))
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
@@ -355,7 +358,10 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), contents);
         assert_eq!(k2.open(b"ctx", &blob).unwrap(), b"hello");
         // No temporary files left behind.
-        let names: Vec<_> = std::fs::read_dir(&dir.0).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(&dir.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from(MASTER_KEY_FILE)]);
         // Env takes precedence over the file.
         let k3 = MasterKey::load_or_create(Some(&STANDARD.encode([9u8; 32])), Some(&dir.0)).unwrap();
@@ -408,7 +414,14 @@ mod tests {
             let k = MasterKey::load_or_create(Some(&env), None).unwrap();
             assert_eq!(k.open(b"c", &blob).unwrap(), b"v", "env {env:?}");
         }
-        for bad in ["abc", "!!!!", &STANDARD.encode([1u8; 31]), &STANDARD.encode([1u8; 33]), &hexed[..62], &"zz".repeat(32)] {
+        for bad in [
+            "abc",
+            "!!!!",
+            &STANDARD.encode([1u8; 31]),
+            &STANDARD.encode([1u8; 33]),
+            &hexed[..62],
+            &"zz".repeat(32),
+        ] {
             assert!(MasterKey::load_or_create(Some(bad), None).is_err(), "accepted {bad:?}");
         }
         // Empty env counts as unset; with no data dir that is an error.

@@ -26,7 +26,9 @@
 //!   makes amazon-cognito-identity-js (`padHex(new BigInteger(SALT,16))`) and pycognito
 //!   (`pad_hex(SALT)` on the string) compute the same bytes, namely `PAD(int(salt))`, which is
 //!   exactly what [`compute_verifier`] uses. (Full-width hex would make them disagree for a salt
-//!   whose first byte is `0x00`; salts from [`new_salt`] never start with `0x00` anyway.)
+//!   whose first byte is `0x00`.) Salts from [`new_salt`] start with a byte in `0x10..=0x7f`, so
+//!   for them minimal hex, full-width hex and PAD hex are the same 32 characters.
+//!   `SRP_B` may come out as odd-length hex, which is fine since clients parse it as an integer.
 //! * `SRP_A` from the client: unpadded lowercase hex, possibly of odd length; decode it with
 //!   [`from_hex`] (accepts odd length, either case), then pass the bytes to [`server_session_key`].
 //! * Device verifiers (`ConfirmDevice`): `PasswordVerifier` is base64 of `PAD(v)` and `Salt` is
@@ -227,9 +229,7 @@ impl Group {
         let k = Bn::from_be(&sha256(&k_input));
         let mut k_mont = Bn::new();
         // SAFETY: k < N (256-bit value), mont is for N.
-        let rc = unsafe {
-            aws_lc_sys::BN_to_montgomery(k_mont.mut_ptr(), k.ptr(), mont.0.as_ptr(), ctx.ptr())
-        };
+        let rc = unsafe { aws_lc_sys::BN_to_montgomery(k_mont.mut_ptr(), k.ptr(), mont.0.as_ptr(), ctx.ptr()) };
         check(rc, "BN_to_montgomery(k)");
         Group { n, g, k, k_mont, mont }
     }
@@ -365,13 +365,15 @@ pub fn pool_name(pool_id: &str) -> &str {
     }
 }
 
-/// A fresh 16-byte salt whose first byte is in `0x01..=0x7f`, so its hex form is read the same
-/// way by amazon-cognito-identity-js and pycognito (fact sheet §2.2 item 11).
+/// A fresh 16-byte salt whose first byte is in `0x10..=0x7f` (a subset of the `0x01..=0x7f`
+/// the fact sheet §2.2 item 11 asks for). Then `PAD(salt)` is the salt itself, and its hex is
+/// the same 32 characters whether written minimal ([`to_hex`]), full-width or PAD-style, so every
+/// client reads the same bytes and none sees an odd-length string.
 pub fn new_salt(rng: &dyn Random) -> Vec<u8> {
     let mut salt = vec![0u8; 16];
     rng.fill(&mut salt);
-    // Map the first byte onto 1..=127 (uniform enough for a salt).
-    salt[0] = (salt[0] % 127) + 1;
+    // Map the first byte onto 0x10..=0x7f (slight bias is irrelevant for a salt).
+    salt[0] = 0x10 + (salt[0] % 0x70);
     salt
 }
 
@@ -426,8 +428,14 @@ fn load_verifier(verifier: &[u8]) -> Result<Bn, SrpError> {
         return Err(SrpError::BadVerifier);
     }
     let grp = group();
-    let mut ctx = Ctx::new();
-    let v = grp.reduce(&Bn::from_be(v), &mut ctx);
+    let v = Bn::from_be(v);
+    // Stored verifiers are already < N; only reduce (a division) an out-of-range client value.
+    // SAFETY: valid BIGNUMs, read-only.
+    let v = if unsafe { aws_lc_sys::BN_ucmp(v.ptr(), grp.n.ptr()) } < 0 {
+        v
+    } else {
+        grp.reduce(&v, &mut Ctx::new())
+    };
     if v.is_zero() {
         return Err(SrpError::BadVerifier);
     }
@@ -537,7 +545,12 @@ fn hkdf_key(ikm: &[u8], salt: &[u8]) -> [u8; 16] {
 pub fn claim_signature(key: &[u8; 16], pool_name: &str, user_id: &str, secret_block: &[u8], timestamp: &str) -> String {
     let mac = hmac_sha256(
         key,
-        &[pool_name.as_bytes(), user_id.as_bytes(), secret_block, timestamp.as_bytes()],
+        &[
+            pool_name.as_bytes(),
+            user_id.as_bytes(),
+            secret_block,
+            timestamp.as_bytes(),
+        ],
     );
     base64::engine::general_purpose::STANDARD.encode(mac)
 }
@@ -583,6 +596,7 @@ pub fn from_hex(s: &str) -> Option<Vec<u8>> {
 /// Client side of the exchange, **for tests only** (not constant time, no input hardening).
 /// Mirrors amazon-cognito-identity-js `AuthenticationHelper`.
 #[doc(hidden)]
+#[allow(dead_code)]
 pub mod client {
     use super::*;
 
@@ -710,8 +724,14 @@ mod tests {
         let secret_block: Vec<u8> = (0u8..64).collect();
         let sig = claim_signature(&key, name, USER, &secret_block, "Tue Jan 2 03:04:05 UTC 2024");
         assert_eq!(sig, "hfzKJYD4MajfZ7rZ3gS5lCnM72AGiJb0FGXdTwSmQMA=");
-        assert!(verify_claim_signature(&sig, "hfzKJYD4MajfZ7rZ3gS5lCnM72AGiJb0FGXdTwSmQMA="));
-        assert!(!verify_claim_signature(&sig, "hfzKJYD4MajfZ7rZ3gS5lCnM72AGiJb0FGXdTwSmQMB="));
+        assert!(verify_claim_signature(
+            &sig,
+            "hfzKJYD4MajfZ7rZ3gS5lCnM72AGiJb0FGXdTwSmQMA="
+        ));
+        assert!(!verify_claim_signature(
+            &sig,
+            "hfzKJYD4MajfZ7rZ3gS5lCnM72AGiJb0FGXdTwSmQMB="
+        ));
         assert!(!verify_claim_signature(&sig, "not base64!"));
         assert!(!verify_claim_signature(&sig, ""));
 
@@ -727,6 +747,28 @@ mod tests {
         assert_eq!(server_session_key(&padded_a, &b, &v).unwrap(), key);
     }
 
+    /// A second vector, from an independent Python implementation of the fact-sheet formulas,
+    /// chosen so that A, B, u and S all have their top bit set and the salt's first byte is
+    /// ≥ 0x80 (every PAD adds a 0x00 byte), which the fact-sheet vector does not exercise.
+    #[test]
+    fn python_reference_vector_high_bits() {
+        let salt = hex::decode("9a2b3c4d5e6f708192a3b4c5d6e7f801").unwrap();
+        let v = compute_verifier("Xy9", "bob", "hunter2", &salt);
+        assert_eq!(hex::encode(&v[..8]), "1205376e4959791a");
+        let a = hex::decode("4539e4b4889079c2a00afeae0bfc1439840ef2379a1fb81c8ba27361ad476d6b").unwrap();
+        let b = hex::decode("486bacc5c2d8a71a73d51bf8e522deaa264ec2628dca2955da1e9b8e00f21943").unwrap();
+        let big_a = client::public_a(&a);
+        assert!(big_a[0] >= 0x80);
+        assert!(server_public(&b, &v)[0] >= 0x80);
+        let key = server_session_key(&big_a, &b, &v).unwrap();
+        assert_eq!(hex::encode(key), "f84ab1475c7c34a18b13c69b938ec436");
+        let block: Vec<u8> = (0u8..10).collect();
+        assert_eq!(
+            claim_signature(&key, "Xy9", "bob", &block, "Wed Feb 14 09:08:07 UTC 2024"),
+            "AaLXuqcQ1FwEaAxEg+X027CabZktH3Et8b1MChgxsg4="
+        );
+    }
+
     #[test]
     fn verify_password_true_false() {
         let salt = new_salt(&TestRng(AtomicU64::new(42)));
@@ -740,7 +782,13 @@ mod tests {
         assert!(!verify_password("AbC", "alice", "Correct horse", &salt2, &v));
         // Minimal and PAD forms of the same verifier are accepted.
         assert!(verify_password("AbC", "alice", "Correct horse", &salt, &pad_bytes(&v)));
-        assert!(verify_password("AbC", "alice", "Correct horse", &salt, strip_leading_zeros(&v)));
+        assert!(verify_password(
+            "AbC",
+            "alice",
+            "Correct horse",
+            &salt,
+            strip_leading_zeros(&v)
+        ));
         assert!(!verify_password("AbC", "alice", "Correct horse", &salt, &[]));
         assert!(!verify_password("AbC", "alice", "Correct horse", &salt, &[1u8; 400]));
     }
@@ -748,11 +796,17 @@ mod tests {
     #[test]
     fn salts() {
         let rng = TestRng(AtomicU64::new(7));
+        let (mut lo, mut hi) = (0xffu8, 0u8);
         for _ in 0..2000 {
             let s = new_salt(&rng);
+            lo = lo.min(s[0]);
+            hi = hi.max(s[0]);
             assert_eq!(s.len(), 16);
-            assert!((0x01..=0x7f).contains(&s[0]));
+            assert!((0x10..=0x7f).contains(&s[0]));
+            assert_eq!(to_hex(&s), hex::encode(&s));
+            assert_eq!(pad_bytes(&s), s);
         }
+        assert_eq!((lo, hi), (0x10, 0x7f));
         // Minimal hex round-trips through PAD semantics.
         assert_eq!(to_hex(&[0x0a, 0xbc]), "abc");
         assert_eq!(to_hex(&[0x00, 0x00, 0x12]), "12");
@@ -819,12 +873,18 @@ mod tests {
             let block = [9u8; 40];
             let ts = "Mon Mar 4 12:00:00 UTC 2024";
             let sig = claim_signature(&ck, "Pool1", &user, &block, ts);
-            assert!(verify_claim_signature(&claim_signature(&sk, "Pool1", &user, &block, ts), &sig));
+            assert!(verify_claim_signature(
+                &claim_signature(&sk, "Pool1", &user, &block, ts),
+                &sig
+            ));
             // A wrong password gives a different key and a failing signature.
             let wrong = client::session_key("Pool1", &user, "s3cr3t?", &salt_wire, &a, &b_wire).unwrap();
             assert_ne!(wrong, sk);
             let bad_sig = claim_signature(&wrong, "Pool1", &user, &block, ts);
-            assert!(!verify_claim_signature(&claim_signature(&sk, "Pool1", &user, &block, ts), &bad_sig));
+            assert!(!verify_claim_signature(
+                &claim_signature(&sk, "Pool1", &user, &block, ts),
+                &bad_sig
+            ));
         }
     }
 
@@ -853,7 +913,10 @@ mod tests {
                 let salt = salt.clone();
                 std::thread::spawn(move || {
                     for _ in 0..5 {
-                        assert_eq!(compute_verifier("P", "u", "pw", &salt), compute_verifier("P", "u", "pw", &salt));
+                        assert_eq!(
+                            compute_verifier("P", "u", "pw", &salt),
+                            compute_verifier("P", "u", "pw", &salt)
+                        );
                     }
                     compute_verifier("P", "u", "pw", &salt)
                 })
@@ -864,6 +927,25 @@ mod tests {
         }
     }
 
+    /// Wall-clock and on-CPU seconds of this thread (the CPU figure comes from
+    /// `/proc/thread-self/schedstat` on Linux, so it is meaningful on a busy machine).
+    fn bench_clock() -> (std::time::Instant, Option<u64>) {
+        let cpu = std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()));
+        (std::time::Instant::now(), cpu)
+    }
+
+    fn bench_report(what: &str, n: u32, start: (std::time::Instant, Option<u64>)) {
+        let wall = start.0.elapsed().as_secs_f64();
+        let end = bench_clock().1;
+        let cpu = match (start.1, end) {
+            (Some(a), Some(b)) => format!("{:.0}/s per core of CPU time", n as f64 / ((b - a) as f64 / 1e9)),
+            _ => "CPU time unavailable".to_owned(),
+        };
+        println!("{what}: {:.0}/s wall clock, {cpu}", n as f64 / wall);
+    }
+
     /// `cargo test --release -- --ignored --nocapture srp_rates`
     #[test]
     #[ignore]
@@ -871,23 +953,26 @@ mod tests {
         let salt = hex::decode(SALT_HEX).unwrap();
         let _ = compute_verifier("P", "u", "pw", &salt);
         let n = 3000;
-        let t = std::time::Instant::now();
+        let t = bench_clock();
         for i in 0..n {
             std::hint::black_box(compute_verifier("P", "u", &format!("pw{i}"), &salt));
         }
-        let dt = t.elapsed().as_secs_f64();
-        println!("compute_verifier: {:.0}/s ({:.1} us each)", n as f64 / dt, dt * 1e6 / n as f64);
+        bench_report("compute_verifier", n, t);
 
         let v = compute_verifier("P", "u", "pw", &salt);
         let rng = SysRng;
         let big_a = client::public_a(&[0x42u8; 128]);
         let n = 1000;
-        let t = std::time::Instant::now();
+        let t = bench_clock();
         for _ in 0..n {
-            let eph = server_ephemeral(&rng, &v);
+            std::hint::black_box(server_ephemeral(&rng, &v));
+        }
+        bench_report("server_ephemeral", n, t);
+        let eph = server_ephemeral(&rng, &v);
+        let t = bench_clock();
+        for _ in 0..n {
             std::hint::black_box(server_session_key(&big_a, &eph.b, &v).unwrap());
         }
-        let dt = t.elapsed().as_secs_f64();
-        println!("server_ephemeral + server_session_key: {:.0}/s ({:.1} us each)", n as f64 / dt, dt * 1e6 / n as f64);
+        bench_report("server_session_key", n, t);
     }
 }

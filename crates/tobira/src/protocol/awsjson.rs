@@ -124,3 +124,50 @@ operations! {
     "AdminUserGlobalSignOut" => admin_user_global_sign_out,
     "RevokeToken" => revoke_token,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/operations.md says "yes" exactly for the operations `dispatch` serves.
+    #[test]
+    fn operations_table_matches_dispatch() {
+        let doc = include_str!("../../../../docs/operations.md");
+        let mut yes = vec![];
+        let mut rows = 0;
+        for line in doc.lines() {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if cells.len() == 5 && !cells[1].is_empty() && cells[1] != "operation" && !cells[1].starts_with("---") {
+                rows += 1;
+                if cells[3] == "yes" {
+                    yes.push(cells[1].to_string());
+                }
+                let unsigned = UNSIGNED_OPERATIONS.contains(&cells[1]);
+                assert_eq!(cells[2] == "none", unsigned, "auth column of {}", cells[1]);
+            }
+        }
+        assert!(rows > 100, "the table lists every operation ({rows} rows found)");
+        let mut supported: Vec<String> = SUPPORTED.iter().map(|s| s.to_string()).collect();
+        supported.sort();
+        yes.sort();
+        assert_eq!(yes, supported, "docs/operations.md is out of date");
+        let count_line = format!("{} of {rows} operations supported.", SUPPORTED.len());
+        assert!(doc.contains(&count_line), "docs/operations.md should say: {count_line}");
+    }
+
+    #[test]
+    fn decode_reports_aws_validation_messages() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(rename_all = "PascalCase")]
+        #[allow(dead_code)]
+        struct In {
+            user_pool_id: String,
+            limit: Option<i64>,
+        }
+        let e = decode::<In>(&serde_json::json!({})).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidParameter);
+        assert_eq!(e.message, "1 validation error detected: Value null at 'userPoolId' failed to satisfy constraint: Member must not be null");
+        let e = decode::<In>(&serde_json::json!({"UserPoolId": "x", "Limit": "ten"})).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::SerializationException);
+    }
+}

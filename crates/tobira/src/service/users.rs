@@ -583,13 +583,21 @@ impl Service {
         Ok(json!({ "User": user_json(&user, "Attributes", None) }))
     }
 
+    /// Sends the temporary password by the requested mediums; a medium whose attribute the user
+    /// lacks falls back to the other one, so the invitation reaches the user if it can.
     async fn send_invitation(&self, pool: &Pool, user: &UserRow, mediums: &[String], password: &str) {
+        let mut targets: Vec<&str> = vec![];
         for m in mediums {
-            let attr = if m == "EMAIL" { "email" } else { "phone_number" };
-            if let Some(dest) = user.attr(attr) {
-                let (subject, message) = render_invitation(&pool.config, attr, password, &user.username);
-                self.deliver(user, attr, dest, subject, message, Some(password.to_string()), "AdminCreateUser").await;
+            let (want, other) = if m == "EMAIL" { ("email", "phone_number") } else { ("phone_number", "email") };
+            let pick = if user.attr(want).is_some() { want } else { other };
+            if user.attr(pick).is_some() && !targets.contains(&pick) {
+                targets.push(pick);
             }
+        }
+        for attr in targets {
+            let dest = user.attr(attr).unwrap_or_default().to_string();
+            let (subject, message) = render_invitation(&pool.config, attr, password, &user.username);
+            self.deliver(user, attr, &dest, subject, message, Some(password.to_string()), "AdminCreateUser").await;
         }
     }
 
@@ -883,7 +891,7 @@ impl Service {
             .await?;
         self.store.revoke_all_refresh(&pool.row.id, &user.username_key).await?;
         if let Some((attr, dest)) = Self::code_destination(&user, &["email", "phone_number"], true) {
-            self.send_code(&pool.config, &user, Purpose::ForgotPassword, "", &dest, Some(attr.clone()), "ForgotPassword").await?;
+            self.send_code(&pool.config, &user, Purpose::ForgotPassword, &attr, &dest, None, "ForgotPassword").await?;
         }
         Ok(json!({}))
     }
@@ -910,7 +918,7 @@ impl Service {
         let (attr, dest) = Self::code_destination(&user, &["email", "phone_number"], true).ok_or_else(|| {
             ApiError::invalid_parameter("Cannot reset password for the user as there is no registered/verified email or phone_number")
         })?;
-        self.send_code(&pool.config, &user, Purpose::ForgotPassword, "", &dest, Some(attr.clone()), "ForgotPassword").await?;
+        self.send_code(&pool.config, &user, Purpose::ForgotPassword, &attr, &dest, None, "ForgotPassword").await?;
         Ok(json!({ "CodeDeliveryDetails": attrs::delivery_details(&attr, &dest) }))
     }
 
