@@ -46,7 +46,7 @@ impl From<sqlx::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Backend {
     Sqlite,
     Postgres,
@@ -317,16 +317,16 @@ impl Store {
 
     /// Like [`Store::sql`] for statements built at run time (a fixed set, so leaking is bounded).
     fn sql_owned(&self, pg: String) -> &'static str {
-        static CACHE: OnceLock<Mutex<HashMap<String, &'static str>>> = OnceLock::new();
+        static CACHE: OnceLock<Mutex<HashMap<(Backend, String), &'static str>>> = OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
         let mut g = cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = g.get(&pg) {
+        let key = (self.backend, pg);
+        if let Some(s) = g.get(&key) {
             return s;
         }
-        let converted: &'static str = Box::leak(
-            if self.backend == Backend::Sqlite { pg.replace('$', "?") } else { pg.clone() }.into_boxed_str(),
-        );
-        g.insert(pg, converted);
+        let converted: &'static str =
+            Box::leak(if self.backend == Backend::Sqlite { key.1.replace('$', "?") } else { key.1.clone() }.into_boxed_str());
+        g.insert(key, converted);
         converted
     }
 
