@@ -10,6 +10,7 @@ pub mod groups;
 pub mod password;
 pub mod pools;
 pub mod signin;
+pub mod srp_auth;
 pub mod tokens;
 pub mod users;
 

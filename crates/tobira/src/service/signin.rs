@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::attributes as attrs;
 use super::password::{check_policy, check_shape, PolicyWording};
-use super::users::{CONFIRMED, FORCE_CHANGE_PASSWORD, RESET_REQUIRED, UNCONFIRMED};
+use super::users::{CONFIRMED, FORCE_CHANGE_PASSWORD};
 use super::{Client, Ctx, Pool, Service};
 use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::ports::random::random_bytes;
@@ -115,6 +115,7 @@ impl Service {
                     .await
                     .map(|r| json!({ "ChallengeParameters": {}, "AuthenticationResult": r }))
             }
+            "USER_SRP_AUTH" => self.srp_start(pool, client, &p).await,
             other => Err(ApiError::invalid_parameter(format!("{other} is not supported by this server yet."))),
         }
     }
@@ -146,36 +147,10 @@ impl Service {
             self.record_failure(&user).await?;
             return Err(incorrect());
         }
-        if !user.enabled {
-            return Err(ApiError::not_authorized("User is disabled."));
-        }
-        let user = if user.failed_attempts > 0 {
-            let key = user.username_key.clone();
-            self.with_user_retry(|| async {
-                let mut u = self.store.get_user(&pool.row.id, &key).await?.ok_or_else(ApiError::user_not_found)?;
-                u.failed_attempts = 0;
-                u.locked_until = 0;
-                self.save_user(&mut u, false).await?;
-                Ok(u)
-            })
-            .await?
-        } else {
-            user
-        };
-        match user.status.as_str() {
-            UNCONFIRMED => Err(ApiError::new(ErrorKind::UserNotConfirmed, "User is not confirmed.")),
-            RESET_REQUIRED => Err(ApiError::new(ErrorKind::PasswordResetRequired, "Password reset required for the user")),
-            FORCE_CHANGE_PASSWORD => {
-                if user.password_expires.is_some_and(|e| e < self.now()) {
-                    return Err(ApiError::not_authorized("Temporary password has expired and must be reset by an administrator."));
-                }
-                self.new_password_challenge(pool, client, &user).await
-            }
-            _ => Ok(json!({ "ChallengeParameters": {}, "AuthenticationResult": self.issue_tokens(ctx, pool, client, &user, None).await? })),
-        }
+        self.after_password_proof(ctx, pool, client, user).await
     }
 
-    async fn new_password_challenge(&self, pool: &Pool, client: &Client, user: &UserRow) -> ApiResult<Value> {
+    pub(super) async fn new_password_challenge(&self, pool: &Pool, client: &Client, user: &UserRow) -> ApiResult<Value> {
         let session = self.new_session(pool, client, user, "NEW_PASSWORD_REQUIRED", json!({})).await?;
         let shown: serde_json::Map<String, Value> =
             user.attributes.iter().filter(|(n, _)| n != "sub").map(|(n, v)| (n.clone(), Value::String(v.clone()))).collect();
@@ -263,7 +238,8 @@ impl Service {
                     other => other,
                 }
             }
-            "SMS_MFA" | "SOFTWARE_TOKEN_MFA" | "SELECT_MFA_TYPE" | "MFA_SETUP" | "PASSWORD_VERIFIER" | "CUSTOM_CHALLENGE"
+            "PASSWORD_VERIFIER" => self.srp_verify(ctx, pool, client, &r).await,
+            "SMS_MFA" | "SOFTWARE_TOKEN_MFA" | "SELECT_MFA_TYPE" | "MFA_SETUP" | "CUSTOM_CHALLENGE"
             | "DEVICE_SRP_AUTH" | "DEVICE_PASSWORD_VERIFIER" | "EMAIL_OTP" | "SMS_OTP" | "SELECT_CHALLENGE" | "ADMIN_NO_SRP_AUTH"
             | "WEB_AUTHN" | "PASSWORD" => {
                 let _ = self.take_session(pool, client, session, challenge).await?;

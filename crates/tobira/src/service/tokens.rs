@@ -195,10 +195,13 @@ impl Service {
         }
         let user = self.store.get_user(&pool.row.id, &row.username_key).await?.ok_or_else(invalid)?;
         if self.client_secret(&client.row)?.is_some() {
-            // The secret hash is computed over the username; accept the canonical one or the one given.
-            let ok = self.check_secret_hash(client, &user.username, secret_hash).is_ok()
-                || username.is_some_and(|u| self.check_secret_hash(client, u, secret_hash).is_ok());
-            if !ok {
+            // The secret hash is computed over a username. Clients differ in which one they use
+            // for refresh (the canonical name, or the e-mail / phone they signed in with), so any
+            // name that identifies this user is accepted; the client secret is what is proven.
+            let mut names: Vec<&str> = vec![user.username.as_str()];
+            names.extend(["email", "phone_number", "preferred_username"].iter().filter_map(|a| user.attr(a)));
+            names.extend(username);
+            if !names.iter().any(|n| self.check_secret_hash(client, n, secret_hash).is_ok()) {
                 return Err(ApiError::not_authorized(format!("Unable to verify secret hash for client {}", client.row.id)));
             }
         }
