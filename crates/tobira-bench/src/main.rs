@@ -3,6 +3,7 @@
 //!
 //! See bench/README.md for how to run it and what each number means.
 
+mod calibrate;
 mod http;
 mod load;
 mod report;
@@ -81,6 +82,16 @@ impl OpKind {
             OpKind::GetUser => "GetUser",
             OpKind::AdminGetUser => "AdminGetUser",
             OpKind::ListUsers | OpKind::ListUsers1 => "ListUsers",
+        }
+    }
+    /// Public-key work the operation cannot avoid, in µs of one core (from the calibration).
+    pub fn crypto_floor_us(self, f: &calibrate::Floor) -> f64 {
+        match self {
+            OpKind::Signup => f.verifier_us,
+            OpKind::Password => f.verifier_us + 2.0 * f.sign_us,
+            OpKind::Refresh => 2.0 * f.sign_us,
+            OpKind::GetUser => f.verify_us,
+            OpKind::AdminGetUser | OpKind::ListUsers | OpKind::ListUsers1 => 0.0,
         }
     }
     fn signed(self) -> bool {
@@ -163,6 +174,9 @@ pub struct Cli {
     /// Arguments for `perf record` (before -p).
     #[arg(long, default_value = "-F 999 -g", allow_hyphen_values = true)]
     perf_args: String,
+    /// Skip measuring the crypto floor.
+    #[arg(long)]
+    no_calibrate: bool,
     /// A note added to the results section.
     #[arg(long)]
     note: Option<String>,
@@ -199,7 +213,9 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     let root = workspace_root();
     let results = cli.results.clone().unwrap_or_else(|| root.join("bench").join("RESULTS.md"));
-    let header = report::Header::gather(&root, &cli);
+    eprintln!("calibrating the crypto floor (tobira's RSA and SRP code, one core, ~3.5 s)…");
+    let floor = if cli.no_calibrate { None } else { Some(calibrate::measure()?) };
+    let header = report::Header::gather(&root, &cli, floor);
     eprintln!("{}", header.one_line());
     if let Some(d) = &cli.perf_dir {
         std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;

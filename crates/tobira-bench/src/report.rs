@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::load::{median, RunResult};
 use crate::sys::{self, CpuUse};
+use crate::calibrate::Floor;
 use crate::{Cli, Limit, OpKind};
 
 pub struct Header {
@@ -23,10 +24,11 @@ pub struct Header {
     pub repeat: usize,
     pub perf: bool,
     pub note: Option<String>,
+    pub floor: Option<Floor>,
 }
 
 impl Header {
-    pub fn gather(root: &Path, cli: &Cli) -> Header {
+    pub fn gather(root: &Path, cli: &Cli, floor: Option<Floor>) -> Header {
         Header {
             date: sys::cmd_out("date", &["-u"], root),
             nproc: sys::nproc(),
@@ -42,6 +44,7 @@ impl Header {
             repeat: cli.repeat,
             perf: cli.perf_dir.is_some(),
             note: cli.note.clone(),
+            floor,
         }
     }
 
@@ -124,6 +127,9 @@ impl OpSummary {
     pub fn machine_busy(&self) -> f64 {
         self.med(|r| r.cpu.machine_cores)
     }
+    pub fn other_cores(&self) -> f64 {
+        self.med(|r| r.cpu.other_cores())
+    }
     pub fn idle_frac(&self) -> f64 {
         self.med(|r| r.cpu.machine_idle_frac)
     }
@@ -133,7 +139,7 @@ impl OpSummary {
         (self.server_cores() * 1e6 / ops, self.db_cores() * 1e6 / ops)
     }
 
-    pub fn evaluate(&self, nproc: usize) -> Eval {
+    pub fn evaluate(&self, nproc: usize, floor: Option<&Floor>) -> Eval {
         let ops = self.ops();
         let client = self.client_cores();
         let avail = nproc as f64 - client;
@@ -148,7 +154,14 @@ impl OpSummary {
             idle * 100.0,
             tobira_us,
             if db_us >= 1.0 { format!(" (+{db_us:.0} µs in PostgreSQL)") } else { String::new() }
-        );
+        ) + &match floor.map(|f| self.op.crypto_floor_us(f)) {
+            Some(c) if c > 0.0 => format!(", of which the unavoidable public-key crypto is {c:.0} µs ({:.0}%)", c / tobira_us * 100.0),
+            _ => String::new(),
+        } + &if self.other_cores() > 0.1 {
+            format!("; other processes on the machine took {:.2} cores meanwhile", self.other_cores())
+        } else {
+            String::new()
+        };
         let bound = if idle > 0.15 {
             format!("not CPU-bound ({:.0}% of the machine idle with {} in flight): requests wait on something serialized (a single writer, a lock, a pool), not on CPU. ", idle * 100.0, self.in_flight())
         } else {
@@ -161,6 +174,14 @@ impl OpSummary {
                 let ratio = ops / limit;
                 let met = ratio >= target;
                 let budget = 1e6 / per_core;
+                let reachable = match floor.map(|f| self.op.crypto_floor_us(f)) {
+                    Some(c) if c > 0.0 => format!(
+                        " On this machine the crypto alone allows at most {:.0}/s/core ({:.0}% of the stated {per_core:.0}/s/core).",
+                        1e6 / c,
+                        1e6 / c / per_core * 100.0
+                    ),
+                    _ => String::new(),
+                };
                 Eval {
                     against: format!("{per_core:.0}/s/core × {avail:.2} cores left by the client = {limit:.0}/s"),
                     ratio: Some(ratio),
@@ -168,7 +189,7 @@ impl OpSummary {
                     met: Some(met),
                     why: (!met).then(|| {
                         format!(
-                            "{bound}{cpu_facts}; the limit allows {budget:.0} µs per op per core, so server-side cost is {:.2}× the limit's ({:.0} ops per tobira+db core-second vs {per_core:.0}).",
+                            "{bound}{cpu_facts}; the limit allows {budget:.0} µs per op per core, so server-side cost is {:.2}× the limit's ({:.0} ops per tobira+db core-second vs {per_core:.0}).{reachable}",
                             (tobira_us + db_us) / budget,
                             ops / (self.server_cores() + self.db_cores())
                         )
@@ -250,19 +271,34 @@ fn seed_line(s: &SetupStats) -> String {
     )
 }
 
+pub fn floor_line(f: &Floor) -> String {
+    format!(
+        "Crypto floor (tobira's own code, one core, measured at start; other processes used {:.2} cores meanwhile): RS256 sign {:.0} µs, SRP verifier {:.0} µs, RS256 verify {:.0} µs ⇒ at most {:.0} USER_PASSWORD_AUTH/s/core (1 verifier + 2 signatures; issue: 870) and {:.0} REFRESH_TOKEN_AUTH/s/core (2 signatures; issue: 1,700)",
+        f.other_cores,
+        f.sign_us,
+        f.verifier_us,
+        f.verify_us,
+        1e6 / (f.verifier_us + 2.0 * f.sign_us),
+        1e6 / (2.0 * f.sign_us)
+    )
+}
+
 pub fn text_table(h: &Header, r: &StoreReport) -> String {
     let mut s = String::new();
     s.push_str(&format!("\n== {} — {} — {} ==\n", r.store, h.date, h.commit));
     s.push_str(&format!("seed: {}\n", seed_line(&r.setup).replace("**", "")));
+    if let Some(f) = &h.floor {
+        s.push_str(&format!("{}\n", floor_line(f)));
+    }
     s.push_str(&format!(
-        "{:<31} {:>4} {:>10} {:>8} {:>8} {:>8} {:>5} {:>7} {:>6} {:>7} {:>8} {:>7} {:>4}\n",
-        "op", "c", "ops/s", "p50 ms", "p95 ms", "p99 ms", "err", "tobira", "db", "client", "µs/op", "ratio", "met"
+        "{:<31} {:>4} {:>10} {:>8} {:>8} {:>8} {:>5} {:>7} {:>6} {:>7} {:>6} {:>8} {:>7} {:>4}\n",
+        "op", "c", "ops/s", "p50 ms", "p95 ms", "p99 ms", "err", "tobira", "db", "client", "other", "µs/op", "ratio", "met"
     ));
     for o in &r.ops {
-        let e = o.evaluate(h.nproc);
+        let e = o.evaluate(h.nproc, h.floor.as_ref());
         let (t_us, d_us) = o.us_per_op();
         s.push_str(&format!(
-            "{:<31} {:>4} {:>10} {:>8.2} {:>8.2} {:>8.2} {:>5} {:>7} {:>6} {:>7} {:>8} {:>7} {:>4}\n",
+            "{:<31} {:>4} {:>10} {:>8.2} {:>8.2} {:>8.2} {:>5} {:>7} {:>6} {:>7} {:>6} {:>8} {:>7} {:>4}\n",
             o.op.label(),
             o.in_flight(),
             thousands(o.ops()),
@@ -273,6 +309,7 @@ pub fn text_table(h: &Header, r: &StoreReport) -> String {
             f2(o.server_cores()),
             f2(o.db_cores()),
             f2(o.client_cores()),
+            f2(o.other_cores()),
             thousands(t_us + if d_us.is_finite() { d_us } else { 0.0 }),
             e.ratio.map(|x| format!("{:.0}%", x * 100.0)).unwrap_or_else(|| "—".into()),
             match e.met {
@@ -282,7 +319,7 @@ pub fn text_table(h: &Header, r: &StoreReport) -> String {
             }
         ));
     }
-    s.push_str("(tobira/db/client: cores used during the measured window; µs/op: tobira + db CPU per op; ratio: vs the limit, see RESULTS.md)\n");
+    s.push_str("(tobira/db/client/other: cores used during the measured window; µs/op: tobira + db CPU per op; ratio: vs the limit, see RESULTS.md)\n");
     s
 }
 
@@ -299,6 +336,9 @@ pub fn markdown(h: &Header, r: &StoreReport) -> String {
         r.cli_concurrency, h.client_threads, h.warmup, h.duration, h.repeat
     ));
     s.push_str(&format!("- Seeding: {}\n", seed_line(&r.setup)));
+    if let Some(f) = &h.floor {
+        s.push_str(&format!("- {}\n", floor_line(f)));
+    }
     if h.perf {
         s.push_str("- perf record was sampling the server during each op's first run (slightly perturbs it)\n");
     }
@@ -308,7 +348,7 @@ pub fn markdown(h: &Header, r: &StoreReport) -> String {
     s.push_str("\n| op | in flight | ops/s (runs) | p50 ms | p95 ms | p99 ms | errors | compared against | ratio | target | met |\n");
     s.push_str("|---|---:|---|---:|---:|---:|---:|---|---:|---|---|\n");
     for o in &r.ops {
-        let e = o.evaluate(h.nproc);
+        let e = o.evaluate(h.nproc, h.floor.as_ref());
         let runs: Vec<String> = o.runs.iter().map(|(_, r)| thousands(r.ops_per_sec)).collect();
         s.push_str(&format!(
             "| {} | {} | **{}** ({}) | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} |\n",
@@ -331,24 +371,26 @@ pub fn markdown(h: &Header, r: &StoreReport) -> String {
         ));
     }
     s.push_str("\nCPU during the measured windows (cores = CPU-seconds per second; medians over the runs):\n\n");
-    s.push_str("| op | tobira cores | PostgreSQL cores | client cores | machine busy cores | tobira µs CPU/op | PostgreSQL µs CPU/op | ops per tobira+db core-second |\n");
-    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("| op | tobira cores | PostgreSQL cores | client cores | other processes' cores | machine idle | tobira µs CPU/op | PostgreSQL µs CPU/op | crypto floor µs/op | ops per tobira+db core-second |\n");
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for o in &r.ops {
         let (t, d) = o.us_per_op();
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {:.0}% | {} | {} | {} | {} |\n",
             o.op.label(),
             f2(o.server_cores()),
             f2(o.db_cores()),
             f2(o.client_cores()),
-            f2(o.machine_busy()),
+            f2(o.other_cores()),
+            o.idle_frac() * 100.0,
             thousands(t),
             thousands(d),
+            h.floor.map(|f| thousands(o.op.crypto_floor_us(&f))).unwrap_or_else(|| "n/a".into()),
             thousands(o.ops() / (o.server_cores() + o.db_cores()))
         ));
     }
     let misses: Vec<(String, String)> =
-        r.ops.iter().filter_map(|o| o.evaluate(h.nproc).why.map(|w| (o.op.label().to_string(), w))).collect();
+        r.ops.iter().filter_map(|o| o.evaluate(h.nproc, h.floor.as_ref()).why.map(|w| (o.op.label().to_string(), w))).collect();
     if !misses.is_empty() {
         s.push_str("\nTargets missed — measured facts:\n\n");
         for (op, why) in misses {

@@ -80,6 +80,10 @@ pub struct CpuUse {
 }
 
 impl CpuUse {
+    /// Everything else on the machine: processes that are neither tobira, PostgreSQL nor the bench.
+    pub fn other_cores(&self) -> f64 {
+        (self.machine_cores - self.server_cores.unwrap_or(0.0) - self.db_cores - self.client_cores).max(0.0)
+    }
     pub fn between(a: &CpuSnap, b: &CpuSnap) -> CpuUse {
         let wall = b.at.duration_since(a.at).as_secs_f64().max(1e-9);
         let hz = clk_tck();

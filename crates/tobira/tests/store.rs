@@ -94,6 +94,7 @@ both_backends!(
     refresh_tokens,
     purge_expired,
     concurrent_insert_same_username,
+    concurrent_insert_same_identifier,
     concurrent_updates_same_version,
 );
 
@@ -115,8 +116,17 @@ async fn one_process_both_backends() {
         assert!(f.store.get_user_by_identifier(&pool, "email", "both@example.com").await.expect(&ctx("get_user_by_identifier")).is_some());
         let all = f.store.list_users(&pool, None, None, 10).await.expect(&ctx("list_users"));
         assert_eq!(keys(&all), ["both"]);
-        let by_email = UserFilter::Equals(UserColumn::Email, "both@example.com".into());
-        assert_eq!(keys(&f.store.list_users(&pool, Some(&by_email), None, 10).await.expect(&ctx("list_users filtered"))), ["both"]);
+        // Filters whose placeholders are not in order ($1 $2 $4 … $3): a dialect mix-up binds
+        // them to the wrong values rather than failing.
+        for filter in [
+            UserFilter::Equals(UserColumn::Email, "both@example.com".into()),
+            UserFilter::Prefix(UserColumn::Email, "both@".into()),
+            UserFilter::EnabledIs(true),
+        ] {
+            let got = f.store.list_users(&pool, Some(&filter), None, 10).await.expect(&ctx("list_users filtered"));
+            assert_eq!(keys(&got), ["both"], "{filter:?} on {backend:?}");
+        }
+        assert!(f.store.list_users(&pool, Some(&UserFilter::EnabledIs(false)), None, 10).await.unwrap().is_empty(), "on {backend:?}");
         f.store.insert_group(&group_row(&pool, "g")).await.unwrap();
         f.store.add_member(&pool, "g", "both").await.unwrap();
         assert_eq!(keys(&f.store.group_members(&pool, "g", None, 10).await.expect(&ctx("group_members"))), ["both"]);
@@ -1020,6 +1030,38 @@ async fn concurrent_insert_same_username(f: &Fixture) {
     };
     assert_eq!(held, BTreeSet::from([format!("u{winner}@example.com")]));
     assert_eq!(s.get_user(&pool, "same").await.unwrap().unwrap().attr("email"), Some(format!("u{winner}@example.com").as_str()));
+
+    s.delete_pool(&pool).await.unwrap();
+}
+
+async fn concurrent_insert_same_identifier(f: &Fixture) {
+    let s = Arc::new(f.store.clone());
+    let pool = f.pool().await;
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let (s, pool) = (s.clone(), pool.clone());
+            tokio::spawn(async move {
+                // Distinct usernames; the e-mail identifier collides.
+                let u = with_attrs(user_row(&pool, &format!("user{i:02}")), &[("email", "taken@example.com")]);
+                s.insert_user(&u, &[ident("email", "taken@example.com")]).await.map(|()| i)
+            })
+        })
+        .collect();
+    let (mut ok, mut dup, mut other) = (vec![], 0, vec![]);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(i) => ok.push(i),
+            Err(StoreError::Duplicate(w)) if w == "identifier:email" => dup += 1,
+            Err(e) => other.push(e),
+        }
+    }
+    assert!(other.is_empty(), "unexpected errors: {other:?}");
+    assert_eq!((ok.len(), dup), (1, 29));
+    // The losers' user rows went with their identifiers.
+    assert_eq!(s.count_users(&pool).await.unwrap(), 1);
+    let holder = s.get_user_by_identifier(&pool, "email", "taken@example.com").await.unwrap().unwrap();
+    assert_eq!(holder.username_key, format!("user{:02}", ok[0]));
+    assert_eq!(keys(&s.list_users(&pool, None, None, 100).await.unwrap()), [holder.username_key.clone()]);
 
     s.delete_pool(&pool).await.unwrap();
 }

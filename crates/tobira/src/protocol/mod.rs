@@ -143,6 +143,12 @@ async fn aws_post(State(state): State<AppState>, method: Method, uri: Uri, heade
     if prefix != awsjson::IDP_PREFIX {
         return error_response(&ApiError::new(ErrorKind::UnknownOperation, format!("Unknown service in target {target}.")));
     }
+    if !awsjson::SUPPORTED.contains(&op) {
+        return error_response(&ApiError::new(
+            ErrorKind::UnknownOperation,
+            format!("Operation {op} is not supported by tobira ({target})."),
+        ));
+    }
     let unsigned_ok = awsjson::UNSIGNED_OPERATIONS.contains(&op);
     match authenticate_caller(&state, &method, &uri, &headers, &body, unsigned_ok) {
         Ok(region) => ctx.signed_region = region,
@@ -202,7 +208,7 @@ fn authenticate_caller(
         if unsigned_ok {
             return Ok(None);
         }
-        return Err(ApiError::new(ErrorKind::MissingAuthenticationToken, "Missing Authentication Token"));
+        return Err(ApiError::new(ErrorKind::MissingAuthenticationToken, sigv4::MSG_MISSING_TOKEN));
     };
     if !state.config.access_keys.is_empty() {
         let keys = &state.config.access_keys;

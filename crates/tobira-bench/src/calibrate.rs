@@ -1,0 +1,65 @@
+//! The crypto floor: what one core of this machine spends on the public-key work each operation
+//! cannot avoid, measured with tobira's own code (RSA-2048 RS256 signing, the SRP verifier
+//! g^x mod N over the 3072-bit group, RS256 verification). It turns the per-core limits into
+//! "how far is the server from its crypto" and tells whether a limit is reachable at all here.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+use tobira::crypto::{jwt, srp};
+
+use crate::sys::{CpuSnap, CpuUse};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Floor {
+    /// One RS256 signature of a typical token, µs.
+    pub sign_us: f64,
+    /// One SRP verifier computation (what a password check or a password set costs), µs.
+    pub verifier_us: f64,
+    /// One RS256 verification, µs.
+    pub verify_us: f64,
+    /// Other processes' CPU while calibrating (cores), to judge the numbers.
+    pub other_cores: f64,
+}
+
+fn time_per_call(budget: Duration, mut f: impl FnMut()) -> f64 {
+    f(); // warm
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < budget {
+        f();
+        n += 1;
+    }
+    start.elapsed().as_secs_f64() * 1e6 / n as f64
+}
+
+pub fn measure() -> Result<Floor, String> {
+    let before = CpuSnap::take(None);
+    let (key, _) = jwt::RsaSigningKey::generate().map_err(|e| format!("RSA key generation: {}", e.0))?;
+    let claims: Map<String, Value> = json!({
+        "sub": "5f1c6a3e-0d7e-4c1b-9a55-2b7d9d3f0c11", "iss": "http://127.0.0.1:9229/us-east-1_AbCdEfGhI",
+        "client_id": "1example23456789abcdefghij", "origin_jti": "2b0f4f6a-9d43-4a7e-bc2e-6a3d1f7b9e20",
+        "event_id": "c9b1d6a2-3f8e-4b55-8e1f-0a2b3c4d5e6f", "token_use": "access", "scope": "aws.cognito.signin.user.admin",
+        "auth_time": 1_700_000_000, "exp": 1_700_003_600, "iat": 1_700_000_000,
+        "jti": "7e6d5c4b-3a29-4817-9f0e-d1c2b3a49586", "username": "user000123",
+    })
+    .as_object()
+    .cloned()
+    .unwrap_or_default();
+    let budget = Duration::from_millis(1500);
+    let sign_us = time_per_call(budget, || {
+        std::hint::black_box(key.sign(&claims));
+    });
+    let token = key.sign(&claims);
+    let parsed = jwt::parse(&token).map_err(|e| e.0)?;
+    let vk = key.verifying_key();
+    let verify_us = time_per_call(Duration::from_millis(500), || {
+        std::hint::black_box(vk.verify(&parsed));
+    });
+    let salt = [7u8; 16];
+    let verifier_us = time_per_call(budget, || {
+        std::hint::black_box(srp::compute_verifier("AbCdEfGhI", "user000123", crate::PASSWORD, &salt));
+    });
+    let used = CpuUse::between(&before, &CpuSnap::take(None));
+    Ok(Floor { sign_us, verifier_us, verify_us, other_cores: (used.machine_cores - used.client_cores).max(0.0) })
+}
