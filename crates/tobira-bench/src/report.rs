@@ -124,9 +124,6 @@ impl OpSummary {
     pub fn client_cores(&self) -> f64 {
         self.med(|r| r.cpu.client_cores)
     }
-    pub fn machine_busy(&self) -> f64 {
-        self.med(|r| r.cpu.machine_cores)
-    }
     pub fn other_cores(&self) -> f64 {
         self.med(|r| r.cpu.other_cores())
     }
