@@ -4,3 +4,4 @@
 pub mod jwt;
 pub mod seal;
 pub mod srp;
+pub mod totp;

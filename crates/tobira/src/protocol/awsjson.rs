@@ -124,6 +124,22 @@ operations! {
     "GlobalSignOut" => global_sign_out,
     "AdminUserGlobalSignOut" => admin_user_global_sign_out,
     "RevokeToken" => revoke_token,
+    "SetUserPoolMfaConfig" => set_user_pool_mfa_config,
+    "GetUserPoolMfaConfig" => get_user_pool_mfa_config,
+    "AssociateSoftwareToken" => associate_software_token,
+    "VerifySoftwareToken" => verify_software_token,
+    "SetUserMFAPreference" => set_user_mfa_preference,
+    "AdminSetUserMFAPreference" => admin_set_user_mfa_preference,
+    "ConfirmDevice" => confirm_device,
+    "GetDevice" => get_device,
+    "AdminGetDevice" => admin_get_device,
+    "ListDevices" => list_devices,
+    "AdminListDevices" => admin_list_devices,
+    "UpdateDeviceStatus" => update_device_status,
+    "AdminUpdateDeviceStatus" => admin_update_device_status,
+    "ForgetDevice" => forget_device,
+    "AdminForgetDevice" => admin_forget_device,
+    "AdminListUserAuthEvents" => admin_list_user_auth_events,
 }
 
 #[cfg(test)]

@@ -317,6 +317,22 @@ impl Service {
         if seal::ct_eq(expected.as_bytes(), given.as_bytes()) { Ok(()) } else { Err(err()) }
     }
 
+    /// SECRET_HASH in a challenge response: clients compute it over the name they typed or the
+    /// canonical username, so any name of this user is accepted (the secret is what is proven).
+    pub fn check_user_secret_hash(&self, client: &Client, user: &crate::store::UserRow, given_name: Option<&str>, hash: Option<&str>) -> ApiResult<()> {
+        if self.client_secret(&client.row)?.is_none() {
+            return Ok(());
+        }
+        let mut names: Vec<&str> = vec![user.username.as_str()];
+        names.extend(given_name);
+        names.extend(["email", "phone_number", "preferred_username"].iter().filter_map(|a| user.attr(a)));
+        if names.iter().any(|n| self.check_secret_hash(client, n, hash).is_ok()) {
+            Ok(())
+        } else {
+            Err(ApiError::not_authorized(format!("Unable to verify secret hash for client {}", client.row.id)))
+        }
+    }
+
     pub async fn create_user_pool_client(&self, _ctx: &Ctx, input: CreateUserPoolClientInput) -> ApiResult<Value> {
         validate_client_name(&input.client_name)?;
         let pool = self.pool(&input.user_pool_id).await?;

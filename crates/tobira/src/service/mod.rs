@@ -5,8 +5,11 @@
 pub mod attributes;
 pub mod clients;
 pub mod codes;
+pub mod devices;
+pub mod events;
 pub mod filter;
 pub mod groups;
+pub mod mfa;
 pub mod password;
 pub mod pools;
 pub mod signin;

@@ -199,6 +199,11 @@ pub struct PoolConfig {
     pub account_recovery_setting: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_pool_tier: Option<String>,
+    /// Set by SetUserPoolMfaConfig (not part of DescribeUserPool's answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub software_token_mfa_configuration: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_mfa_configuration: Option<Value>,
 }
 
 impl PoolConfig {
@@ -444,6 +449,8 @@ fn settings_to_config(s: &PoolSettings, schema: Vec<SchemaAttribute>, prev: Opti
         username_configuration: if prev.is_some() { prev_uc } else { s.username_configuration.clone() },
         account_recovery_setting: s.account_recovery_setting.clone(),
         user_pool_tier: s.user_pool_tier.clone(),
+        software_token_mfa_configuration: prev.and_then(|p| p.software_token_mfa_configuration.clone()),
+        email_mfa_configuration: prev.and_then(|p| p.email_mfa_configuration.clone()),
     })
 }
 
@@ -501,6 +508,8 @@ impl Service {
         let _ = ctx;
         let mut v = serde_json::to_value(config).unwrap_or_else(|_| json!({}));
         let m = v.as_object_mut().expect("object");
+        m.remove("SoftwareTokenMfaConfiguration");
+        m.remove("EmailMfaConfiguration");
         m.insert("Id".into(), json!(row.id));
         m.insert("Name".into(), json!(row.name));
         m.insert("Arn".into(), json!(format!("arn:aws:cognito-idp:{}:{}:userpool/{}", super::region_of_pool(&row.id), self.config.account_id, row.id)));

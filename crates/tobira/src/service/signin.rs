@@ -3,16 +3,46 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::attributes as attrs;
 use super::password::{check_policy, check_shape, PolicyWording};
 use super::users::{CONFIRMED, FORCE_CHANGE_PASSWORD};
+#[allow(unused_imports)]
+use crate::store::DeviceRow;
 use super::{Client, Ctx, Pool, Service};
 use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::ports::random::random_bytes;
 use crate::store::{SessionRow, UserRow};
+
+/// Where a sign-in stands between challenges; kept (as JSON) in its session.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Flow {
+    /// The AuthFlow that started it.
+    pub flow: String,
+    /// The DEVICE_KEY the client presented, if any.
+    pub device_key: Option<String>,
+    pub mfa_done: bool,
+    pub device_done: bool,
+    /// (challenge, passed) so far, for the sign-in record: "Password", "Mfa".
+    pub challenges: Vec<(String, bool)>,
+    /// MAC of the code sent for SMS_MFA / EMAIL_OTP.
+    pub code_mac: Option<String>,
+    pub mfa_type: Option<String>,
+    pub attempts: i64,
+    /// Sealed SRP session key (PASSWORD_VERIFIER, DEVICE_PASSWORD_VERIFIER).
+    pub srp_key: Option<String>,
+    pub user_id: Option<String>,
+    /// A decoy challenge for a user that does not exist.
+    pub decoy: bool,
+    /// Sealed TOTP secret during MFA_SETUP.
+    pub pending_totp: Option<String>,
+    pub totp_verified: bool,
+    /// When the session expires (epoch ms), kept so a retried step keeps the same deadline.
+    pub expires: i64,
+}
 
 /// After this many failures in a row, each further failure locks the user for 2^(n-5) s.
 pub const LOCKOUT_THRESHOLD: i64 = 5;
@@ -98,7 +128,7 @@ impl Service {
         self.start(ctx, &pool, &client, &input.auth_flow, input.auth_parameters.unwrap_or_default(), true).await
     }
 
-    async fn start(&self, ctx: &Ctx, pool: &Pool, client: &Client, flow: &str, p: HashMap<String, String>, admin: bool) -> ApiResult<Value> {
+    async fn start(&self, ctx: &Ctx, pool: &Pool, client: &Client, flow: &str, p: HashMap<String, String>, _admin: bool) -> ApiResult<Value> {
         if !client.config.allows(flow) {
             return Err(ApiError::invalid_parameter(format!("{flow} flow not enabled for this client")));
         }
@@ -107,7 +137,7 @@ impl Service {
                 let username = param(&p, "USERNAME")?;
                 let password = param(&p, "PASSWORD")?;
                 self.check_secret_hash(client, username, p.get("SECRET_HASH").map(String::as_str))?;
-                self.password_sign_in(ctx, pool, client, username, password, admin).await
+                self.password_sign_in(ctx, pool, client, username, password, flow, p.get("DEVICE_KEY").map(String::as_str)).await
             }
             "REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN" => {
                 let token = param(&p, "REFRESH_TOKEN")?;
@@ -115,7 +145,7 @@ impl Service {
                     .await
                     .map(|r| json!({ "ChallengeParameters": {}, "AuthenticationResult": r }))
             }
-            "USER_SRP_AUTH" => self.srp_start(pool, client, &p).await,
+            "USER_SRP_AUTH" => self.srp_start(pool, client, &p, flow).await,
             other => Err(ApiError::invalid_parameter(format!("{other} is not supported by this server yet."))),
         }
     }
@@ -136,22 +166,25 @@ impl Service {
         .await
     }
 
-    async fn password_sign_in(&self, ctx: &Ctx, pool: &Pool, client: &Client, username: &str, password: &str, _admin: bool) -> ApiResult<Value> {
+    async fn password_sign_in(&self, ctx: &Ctx, pool: &Pool, client: &Client, username: &str, password: &str, flow_name: &str, device_key: Option<&str>) -> ApiResult<Value> {
         let Some(user) = self.find_user(pool, username).await? else {
             return Err(if client.config.prevent_user_existence_errors() { incorrect() } else { ApiError::user_not_found() });
         };
+        let flow = Flow { flow: flow_name.to_string(), device_key: device_key.map(str::to_string), ..Flow::default() };
         if user.locked_until > self.now() {
+            self.record_auth_event(ctx, pool, client, &user, &flow, Some("Password"), false).await;
             return Err(ApiError::not_authorized("Password attempts exceeded"));
         }
         if !self.password_matches(&user, password)? {
             self.record_failure(&user).await?;
+            self.record_auth_event(ctx, pool, client, &user, &flow, Some("Password"), false).await;
             return Err(incorrect());
         }
-        self.after_password_proof(ctx, pool, client, user).await
+        self.after_password_proof(ctx, pool, client, user, flow).await
     }
 
-    pub(super) async fn new_password_challenge(&self, pool: &Pool, client: &Client, user: &UserRow) -> ApiResult<Value> {
-        let session = self.new_session(pool, client, user, "NEW_PASSWORD_REQUIRED", json!({})).await?;
+    pub(super) async fn new_password_challenge(&self, pool: &Pool, client: &Client, user: &UserRow, flow: &Flow) -> ApiResult<Value> {
+        let session = self.new_session(pool, client, user, "NEW_PASSWORD_REQUIRED", flow).await?;
         let shown: serde_json::Map<String, Value> =
             user.attributes.iter().filter(|(n, _)| n != "sub").map(|(n, v)| (n.clone(), Value::String(v.clone()))).collect();
         let required: Vec<String> = attrs::missing_required(&pool.config, &user.attributes).into_iter().map(|n| format!("userAttributes.{n}")).collect();
@@ -172,42 +205,87 @@ impl Service {
         self.master.mac("session", token.as_bytes()).to_vec()
     }
 
-    pub async fn new_session(&self, pool: &Pool, client: &Client, user: &UserRow, challenge: &str, payload: Value) -> ApiResult<String> {
+    /// Starts (or continues) a challenge session carrying `flow`; returns its token.
+    pub async fn new_session(&self, pool: &Pool, client: &Client, user: &UserRow, challenge: &str, flow: &Flow) -> ApiResult<String> {
         use base64::Engine;
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes(self.random.as_ref(), 192));
         let minutes = client.config.auth_session_validity.unwrap_or(3);
+        let mut flow = flow.clone();
+        flow.expires = self.now() + minutes * 60_000;
+        self.put_flow_session(pool, client, user, challenge, &token, &flow).await?;
+        Ok(token)
+    }
+
+    async fn put_flow_session(&self, pool: &Pool, client: &Client, user: &UserRow, challenge: &str, token: &str, flow: &Flow) -> ApiResult<()> {
         self.store
             .put_session(&SessionRow {
-                id_mac: self.session_mac(&token),
+                id_mac: self.session_mac(token),
                 pool_id: pool.row.id.clone(),
                 client_id: client.row.id.clone(),
                 username_key: user.username_key.clone(),
                 challenge: challenge.to_string(),
-                payload: payload.to_string(),
-                expires: self.now() + minutes * 60_000,
+                payload: serde_json::to_string(flow).map_err(|e| ApiError::internal(e.to_string()))?,
+                expires: flow.expires,
             })
             .await?;
-        Ok(token)
+        Ok(())
     }
 
-    /// Takes (consumes) a session that must belong to this client and challenge.
-    async fn take_session(&self, pool: &Pool, client: &Client, token: Option<&str>, challenge: &str) -> ApiResult<SessionRow> {
+    /// Puts a taken session back (same token, same deadline) so the user can try again.
+    pub(super) async fn restore_flow_session(&self, pool: &Pool, client: &Client, user: &UserRow, challenge: &str, token: &str, flow: &Flow) -> ApiResult<()> {
+        self.put_flow_session(pool, client, user, challenge, token, flow).await
+    }
+
+    /// Takes (consumes) a session for `challenge` and loads what it refers to.
+    pub(super) async fn resume(&self, token: &str, challenge: &str) -> ApiResult<(Pool, Client, UserRow, Flow)> {
         let expired = || ApiError::not_authorized("Invalid session for the user, session is expired.");
-        let token = token.filter(|t| !t.is_empty()).ok_or_else(|| ApiError::invalid_parameter("Missing required parameter Session"))?;
+        if token.is_empty() {
+            return Err(ApiError::invalid_parameter("Missing required parameter Session"));
+        }
         let s = self.store.take_session(&self.session_mac(token)).await?.ok_or_else(expired)?;
-        if s.expires < self.now() || s.pool_id != pool.row.id || s.client_id != client.row.id {
+        if s.expires < self.now() {
             return Err(expired());
         }
         if s.challenge != challenge {
-            return Err(ApiError::invalid_parameter(format!("Invalid challenge name: expected {}", s.challenge)));
+            return Err(ApiError::invalid_parameter(format!("Invalid challenge name: the session expects {}.", s.challenge)));
         }
-        Ok(s)
+        let flow: Flow = serde_json::from_str(&s.payload).map_err(|_| expired())?;
+        let pool = self.pool(&s.pool_id).await.map_err(|_| expired())?;
+        let client = self.client(&s.client_id).await.map_err(|_| expired())?;
+        let user = self.store.get_user(&s.pool_id, &s.username_key).await?.ok_or_else(expired)?;
+        Ok((pool, client, user, flow))
     }
 
-    /// Puts a session back after a response that failed validation, so the user can try again.
-    async fn restore_session(&self, token: &str, s: SessionRow) {
-        let _ = token;
-        let _ = self.store.put_session(&s).await;
+    /// The steps after the password: a remembered device, MFA, then tokens.
+    pub(super) async fn next_step(&self, ctx: &Ctx, pool: &Pool, client: &Client, user: UserRow, mut flow: Flow) -> ApiResult<Value> {
+        if !flow.device_done {
+            if let Some(dk) = flow.device_key.clone() {
+                match self.store.get_device(&dk).await? {
+                    Some(d) if d.pool_id == pool.row.id && d.username_key == user.username_key && d.confirmed && d.verifier.is_some() => {
+                        let skip_mfa = d.remembered;
+                        if flow.mfa_done || skip_mfa || self.mfa_needed(pool, &user).is_none() {
+                            flow.mfa_done = true;
+                            let session = self.new_session(pool, client, &user, "DEVICE_SRP_AUTH", &flow).await?;
+                            return Ok(json!({
+                                "ChallengeName": "DEVICE_SRP_AUTH",
+                                "Session": session,
+                                "ChallengeParameters": { "USERNAME": user.username, "DEVICE_KEY": dk },
+                            }));
+                        }
+                    }
+                    _ => flow.device_key = None,
+                }
+            }
+        }
+        if !flow.mfa_done {
+            if let Some(name) = self.mfa_needed(pool, &user) {
+                return self.mfa_challenge(pool, client, &user, flow, &name).await;
+            }
+        }
+        let existing = if flow.device_done { flow.device_key.clone() } else { None };
+        let result = self.issue_tokens(ctx, pool, client, &user, existing.as_deref()).await?;
+        self.record_auth_event(ctx, pool, client, &user, &flow, None, true).await;
+        Ok(json!({ "ChallengeParameters": {}, "AuthenticationResult": result }))
     }
 
     // ------------------------------------------------------------ challenge responses
@@ -225,24 +303,45 @@ impl Service {
     }
 
     async fn respond(&self, ctx: &Ctx, pool: &Pool, client: &Client, challenge: &str, session: Option<&str>, r: HashMap<String, String>) -> ApiResult<Value> {
+        let session = session.unwrap_or_default();
         match challenge {
             "NEW_PASSWORD_REQUIRED" => {
                 let username = param(&r, "USERNAME")?.to_string();
                 self.check_secret_hash(client, &username, r.get("SECRET_HASH").map(String::as_str))?;
-                let s = self.take_session(pool, client, session, challenge).await?;
-                match self.complete_new_password(ctx, pool, client, &s, &username, &r).await {
+                let (spool, sclient, user, flow) = self.resume(session, challenge).await?;
+                if spool.row.id != pool.row.id || sclient.row.id != client.row.id {
+                    return Err(ApiError::not_authorized("Invalid session for the user, session is expired."));
+                }
+                match self.complete_new_password(ctx, pool, client, &user, &flow, &username, &r).await {
                     Err(e) if matches!(e.kind, ErrorKind::InvalidPassword | ErrorKind::InvalidParameter) => {
-                        self.restore_session(session.unwrap_or_default(), s).await;
+                        self.restore_flow_session(pool, client, &user, challenge, session, &flow).await?;
                         Err(e)
                     }
                     other => other,
                 }
             }
             "PASSWORD_VERIFIER" => self.srp_verify(ctx, pool, client, &r).await,
-            "SMS_MFA" | "SOFTWARE_TOKEN_MFA" | "SELECT_MFA_TYPE" | "MFA_SETUP" | "CUSTOM_CHALLENGE"
-            | "DEVICE_SRP_AUTH" | "DEVICE_PASSWORD_VERIFIER" | "EMAIL_OTP" | "SMS_OTP" | "SELECT_CHALLENGE" | "ADMIN_NO_SRP_AUTH"
-            | "WEB_AUTHN" | "PASSWORD" => {
-                let _ = self.take_session(pool, client, session, challenge).await?;
+            "SOFTWARE_TOKEN_MFA" | "SMS_MFA" | "EMAIL_OTP" => {
+                self.check_session_client(session, client).await?;
+                self.answer_mfa(ctx, pool, client, challenge, session, &r).await
+            }
+            "SELECT_MFA_TYPE" => {
+                self.check_session_client(session, client).await?;
+                self.answer_select_mfa(ctx, pool, client, session, &r).await
+            }
+            "MFA_SETUP" => {
+                self.check_session_client(session, client).await?;
+                self.answer_mfa_setup(ctx, pool, client, session).await
+            }
+            "DEVICE_SRP_AUTH" => {
+                self.check_session_client(session, client).await?;
+                self.device_srp_start(pool, client, session, &r).await
+            }
+            "DEVICE_PASSWORD_VERIFIER" => {
+                self.check_session_client(session, client).await?;
+                self.device_srp_verify(ctx, pool, client, session, &r).await
+            }
+            "CUSTOM_CHALLENGE" | "SMS_OTP" | "SELECT_CHALLENGE" | "ADMIN_NO_SRP_AUTH" | "WEB_AUTHN" | "PASSWORD" | "PASSWORD_SRP" => {
                 Err(ApiError::invalid_parameter(format!("{challenge} is not supported by this server yet.")))
             }
             other => Err(ApiError::validation(&[format!(
@@ -251,9 +350,20 @@ impl Service {
         }
     }
 
-    async fn complete_new_password(&self, ctx: &Ctx, pool: &Pool, client: &Client, s: &SessionRow, username: &str, r: &HashMap<String, String>) -> ApiResult<Value> {
+    /// A session may only be answered through the client that started it.
+    async fn check_session_client(&self, session: &str, client: &Client) -> ApiResult<()> {
+        if session.is_empty() {
+            return Err(ApiError::invalid_parameter("Missing required parameter Session"));
+        }
+        match self.store.peek_session(&self.session_mac(session)).await? {
+            Some(s) if s.client_id == client.row.id => Ok(()),
+            _ => Err(ApiError::not_authorized("Invalid session for the user, session is expired.")),
+        }
+    }
+
+    async fn complete_new_password(&self, ctx: &Ctx, pool: &Pool, client: &Client, session_user: &UserRow, flow: &Flow, username: &str, r: &HashMap<String, String>) -> ApiResult<Value> {
         let user = self.find_user(pool, username).await?.ok_or_else(ApiError::user_not_found)?;
-        if user.username_key != s.username_key {
+        if user.username_key != session_user.username_key {
             return Err(ApiError::not_authorized("Invalid session for the user."));
         }
         let new_password = param(r, "NEW_PASSWORD")?;
@@ -289,7 +399,7 @@ impl Service {
                 Ok(u)
             })
             .await?;
-        Ok(json!({ "ChallengeParameters": {}, "AuthenticationResult": self.issue_tokens(ctx, pool, client, &user, None).await? }))
+        self.next_step(ctx, pool, client, user, flow.clone()).await
     }
 }
 

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
+use super::signin::Flow;
 use super::users::{CONFIRMED, FORCE_CHANGE_PASSWORD, RESET_REQUIRED, UNCONFIRMED};
 use super::{Client, Ctx, Pool, Service};
 use crate::crypto::srp;
@@ -25,7 +26,7 @@ fn b64() -> base64::engine::GeneralPurpose {
 }
 
 impl Service {
-    pub(super) async fn srp_start(&self, pool: &Pool, client: &Client, p: &HashMap<String, String>) -> ApiResult<Value> {
+    pub(super) async fn srp_start(&self, pool: &Pool, client: &Client, p: &HashMap<String, String>, flow_name: &str) -> ApiResult<Value> {
         use base64::Engine;
         let username = p.get("USERNAME").ok_or_else(|| ApiError::invalid_parameter("Missing required parameter USERNAME"))?;
         let a_hex = p.get("SRP_A").ok_or_else(|| ApiError::invalid_parameter("Missing required parameter SRP_A"))?;
@@ -59,7 +60,21 @@ impl Service {
         let block = random_bytes(self.random.as_ref(), 64);
         let block_b64 = b64().encode(&block);
         let sealed_key = self.master.seal(b"srp-session-key", &key);
-        let payload = json!({ "key": b64().encode(sealed_key), "userId": user_id, "decoy": user.is_none() });
+        let flow = Flow {
+            flow: flow_name.to_string(),
+            device_key: p.get("DEVICE_KEY").cloned(),
+            srp_key: Some(b64().encode(sealed_key)),
+            user_id: Some(user_id.clone()),
+            decoy: user.is_none(),
+            expires: self.now() + client.config.auth_session_validity.unwrap_or(3) * 60_000,
+            ..Flow::default()
+        };
+        if let (Some(dk), Some(u)) = (&flow.device_key, &user) {
+            match self.store.get_device(dk).await? {
+                Some(d) if d.pool_id == pool.row.id && d.username_key == u.username_key => {}
+                _ => return Err(ApiError::resource_not_found("Device does not exist.")),
+            }
+        }
         self.store
             .put_session(&SessionRow {
                 id_mac: self.master.mac("srp-block", &block).to_vec(),
@@ -67,8 +82,8 @@ impl Service {
                 client_id: client.row.id.clone(),
                 username_key,
                 challenge: "PASSWORD_VERIFIER".into(),
-                payload: payload.to_string(),
-                expires: self.now() + client.config.auth_session_validity.unwrap_or(3) * 60_000,
+                payload: serde_json::to_string(&flow).map_err(|e| ApiError::internal(e.to_string()))?,
+                expires: flow.expires,
             })
             .await?;
         Ok(json!({
@@ -100,22 +115,22 @@ impl Service {
         if s.expires < self.now() || s.pool_id != pool.row.id || s.client_id != client.row.id || s.challenge != "PASSWORD_VERIFIER" {
             return Err(ApiError::not_authorized("Invalid session for the user, session is expired."));
         }
-        let payload: Value = serde_json::from_str(&s.payload).map_err(|_| ApiError::internal("corrupt session"))?;
-        if payload["decoy"].as_bool() == Some(true) {
+        let mut flow: Flow = serde_json::from_str(&s.payload).map_err(|_| ApiError::internal("corrupt session"))?;
+        if flow.decoy {
             return Err(incorrect());
         }
-        let user_id = payload["userId"].as_str().unwrap_or_default().to_string();
+        let user_id = flow.user_id.clone().unwrap_or_default();
         let user = self.store.get_user(&pool.row.id, &s.username_key).await?.ok_or_else(incorrect)?;
-        self.check_secret_hash(client, username, r.get("SECRET_HASH").map(String::as_str))
-            .or_else(|_| self.check_secret_hash(client, &user.username, r.get("SECRET_HASH").map(String::as_str)))?;
+        self.check_user_secret_hash(client, &user, Some(username), r.get("SECRET_HASH").map(String::as_str))?;
         if user.locked_until > self.now() {
+            self.record_auth_event(ctx, pool, client, &user, &flow, Some("Password"), false).await;
             return Err(ApiError::not_authorized("Password attempts exceeded"));
         }
         let ts = parse_timestamp(timestamp).ok_or_else(|| ApiError::invalid_parameter("TIMESTAMP is not in the format 'ddd MMM d HH:mm:ss UTC yyyy'."))?;
         if (ts - self.now() / 1000).abs() > TIMESTAMP_SKEW_SECS {
             return Err(ApiError::not_authorized("Incorrect username or password."));
         }
-        let sealed = b64().decode(payload["key"].as_str().unwrap_or_default()).map_err(|_| ApiError::internal("corrupt session"))?;
+        let sealed = b64().decode(flow.srp_key.take().unwrap_or_default()).map_err(|_| ApiError::internal("corrupt session"))?;
         let key: [u8; 16] = self
             .master
             .open(b"srp-session-key", &sealed)
@@ -125,15 +140,18 @@ impl Service {
         let expected = srp::claim_signature(&key, srp::pool_name(&pool.row.id), &user_id, &block, timestamp);
         if !srp::verify_claim_signature(&expected, signature) {
             self.record_failure(&user).await?;
+            self.record_auth_event(ctx, pool, client, &user, &flow, Some("Password"), false).await;
             return Err(incorrect());
         }
-        self.after_password_proof(ctx, pool, client, user).await
+        self.after_password_proof(ctx, pool, client, user, flow).await
     }
 
     /// What follows a correct password (by USER_PASSWORD_AUTH or SRP): status checks, then tokens
     /// or the next challenge.
-    pub(super) async fn after_password_proof(&self, ctx: &Ctx, pool: &Pool, client: &Client, user: UserRow) -> ApiResult<Value> {
+    pub(super) async fn after_password_proof(&self, ctx: &Ctx, pool: &Pool, client: &Client, user: UserRow, mut flow: Flow) -> ApiResult<Value> {
+        flow.challenges.push(("Password".into(), true));
         if !user.enabled {
+            self.record_auth_event(ctx, pool, client, &user, &flow, Some("Password"), false).await;
             return Err(ApiError::not_authorized("User is disabled."));
         }
         let user = if user.failed_attempts > 0 {
@@ -156,9 +174,9 @@ impl Service {
                 if user.password_expires.is_some_and(|e| e < self.now()) {
                     return Err(ApiError::not_authorized("Temporary password has expired and must be reset by an administrator."));
                 }
-                self.new_password_challenge(pool, client, &user).await
+                self.new_password_challenge(pool, client, &user, &flow).await
             }
-            CONFIRMED | _ => Ok(json!({ "ChallengeParameters": {}, "AuthenticationResult": self.issue_tokens(ctx, pool, client, &user, None).await? })),
+            CONFIRMED | _ => self.next_step(ctx, pool, client, user, flow).await,
         }
     }
 }

@@ -147,7 +147,14 @@ impl Service {
     }
 
     /// A new sign-in: a new token family with its refresh token.
+    /// `device_key`: the remembered device this sign-in proved; without one, a pool that
+    /// tracks devices gets a new device and the result carries NewDeviceMetadata.
     pub async fn issue_tokens(&self, ctx: &Ctx, pool: &Pool, client: &Client, user: &UserRow, device_key: Option<&str>) -> ApiResult<Value> {
+        let new_device = match device_key {
+            Some(_) => None,
+            None => self.new_device(ctx, pool, user).await?,
+        };
+        let device_key: Option<&str> = device_key.or(new_device.as_ref().map(|(k, _)| k.as_str()));
         let origin_jti = uuid_v4(self.random.as_ref());
         let now = self.now();
         let auth_time = now / 1000;
@@ -167,13 +174,17 @@ impl Service {
             })
             .await?;
         let m = self.mint(ctx, pool, client, user, auth_time, &origin_jti, device_key).await?;
-        Ok(json!({
+        let mut out = json!({
             "AccessToken": m.access,
             "ExpiresIn": m.expires_in,
             "TokenType": "Bearer",
             "RefreshToken": refresh,
             "IdToken": m.id,
-        }))
+        });
+        if let Some((key, group)) = new_device {
+            out["NewDeviceMetadata"] = json!({ "DeviceKey": key, "DeviceGroupKey": group });
+        }
+        Ok(out)
     }
 
     /// Refresh tokens look like Cognito's (a five-part JWE); only their MAC is stored.

@@ -165,6 +165,34 @@ pub struct RefreshRow {
     pub device_key: Option<String>,
 }
 
+#[derive(Debug, Clone)]
+pub struct DeviceRow {
+    pub device_key: String,
+    pub pool_id: String,
+    pub username_key: String,
+    pub group_key: String,
+    /// Sealed salt and verifier the client registered (ConfirmDevice).
+    pub verifier: Option<Vec<u8>>,
+    pub name: Option<String>,
+    pub remembered: bool,
+    pub confirmed: bool,
+    pub created: i64,
+    pub modified: i64,
+    pub last_authenticated: i64,
+    pub last_ip: Option<String>,
+}
+
+/// One recorded sign-in attempt; `detail` is JSON owned by the service layer.
+#[derive(Debug, Clone)]
+pub struct AuthEventRow {
+    pub event_id: String,
+    pub pool_id: String,
+    pub username_key: String,
+    pub created: i64,
+    pub seq: i64,
+    pub detail: String,
+}
+
 /// Searchable user columns for ListUsers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserColumn {
@@ -378,6 +406,8 @@ impl Store {
             "DELETE FROM codes WHERE pool_id = $1",
             "DELETE FROM auth_sessions WHERE pool_id = $1",
             "DELETE FROM refresh_tokens WHERE pool_id = $1",
+            "DELETE FROM devices WHERE pool_id = $1",
+            "DELETE FROM auth_events WHERE pool_id = $1",
         ] {
             sqlx::query(self.sql(stmt)).bind(id).execute(&mut *tx).await?;
         }
@@ -564,6 +594,8 @@ impl Store {
             "DELETE FROM codes WHERE pool_id = $1 AND username_key = $2",
             "DELETE FROM auth_sessions WHERE pool_id = $1 AND username_key = $2",
             "DELETE FROM refresh_tokens WHERE pool_id = $1 AND username_key = $2",
+            "DELETE FROM devices WHERE pool_id = $1 AND username_key = $2",
+            "DELETE FROM auth_events WHERE pool_id = $1 AND username_key = $2",
         ] {
             sqlx::query(self.sql(stmt)).bind(pool_id).bind(username_key).execute(&mut *tx).await?;
         }
@@ -785,6 +817,26 @@ impl Store {
         .transpose()
     }
 
+    /// Reads a session without consuming it.
+    pub async fn peek_session(&self, id_mac: &[u8]) -> StoreResult<Option<SessionRow>> {
+        let row = sqlx::query(self.sql("SELECT id_mac, pool_id, client_id, username_key, challenge, payload, expires FROM auth_sessions WHERE id_mac = $1"))
+            .bind(id_mac.to_vec())
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| {
+            Ok(SessionRow {
+                id_mac: r.try_get(0)?,
+                pool_id: r.try_get(1)?,
+                client_id: r.try_get(2)?,
+                username_key: r.try_get(3)?,
+                challenge: r.try_get(4)?,
+                payload: r.try_get(5)?,
+                expires: r.try_get(6)?,
+            })
+        })
+        .transpose()
+    }
+
     /// Drops expired sessions and codes; returns how many rows went.
     pub async fn purge_expired(&self, now: i64) -> StoreResult<u64> {
         let a = sqlx::query(self.sql("DELETE FROM auth_sessions WHERE expires < $1")).bind(now).execute(&self.write).await?;
@@ -834,6 +886,68 @@ impl Store {
             .execute(&self.write)
             .await?;
         Ok(())
+    }
+
+    // ------------------------------------------------------------ devices
+
+    pub async fn insert_device(&self, d: &DeviceRow) -> StoreResult<()> {
+        let r = sqlx::query(self.sql("INSERT INTO devices (device_key, pool_id, username_key, group_key, verifier, name, remembered, confirmed, created, modified, last_authenticated, last_ip) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"))
+            .bind(&d.device_key).bind(&d.pool_id).bind(&d.username_key).bind(&d.group_key).bind(d.verifier.clone()).bind(d.name.clone())
+            .bind(d.remembered as i64).bind(d.confirmed as i64).bind(d.created).bind(d.modified).bind(d.last_authenticated).bind(d.last_ip.clone())
+            .execute(&self.write)
+            .await;
+        map_unique(r, "device").map(|_| ())
+    }
+
+    pub async fn get_device(&self, device_key: &str) -> StoreResult<Option<DeviceRow>> {
+        let row = sqlx::query(self.sql("SELECT device_key, pool_id, username_key, group_key, verifier, name, remembered, confirmed, created, modified, last_authenticated, last_ip FROM devices WHERE device_key = $1"))
+            .bind(device_key)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| device_row(&r)).transpose()
+    }
+
+    pub async fn list_devices(&self, pool_id: &str, username_key: &str, after: Option<&str>, limit: i64) -> StoreResult<Vec<DeviceRow>> {
+        let rows = sqlx::query(self.sql("SELECT device_key, pool_id, username_key, group_key, verifier, name, remembered, confirmed, created, modified, last_authenticated, last_ip FROM devices WHERE pool_id = $1 AND username_key = $2 AND device_key > $3 AND confirmed = 1 ORDER BY device_key LIMIT $4"))
+            .bind(pool_id).bind(username_key).bind(after.unwrap_or("")).bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(device_row).collect()
+    }
+
+    pub async fn update_device(&self, d: &DeviceRow) -> StoreResult<bool> {
+        let r = sqlx::query(self.sql("UPDATE devices SET verifier = $2, name = $3, remembered = $4, confirmed = $5, modified = $6, last_authenticated = $7, last_ip = $8 WHERE device_key = $1"))
+            .bind(&d.device_key).bind(d.verifier.clone()).bind(d.name.clone()).bind(d.remembered as i64).bind(d.confirmed as i64).bind(d.modified).bind(d.last_authenticated).bind(d.last_ip.clone())
+            .execute(&self.write)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn delete_device(&self, device_key: &str) -> StoreResult<bool> {
+        let r = sqlx::query(self.sql("DELETE FROM devices WHERE device_key = $1")).bind(device_key).execute(&self.write).await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    // ------------------------------------------------------------ sign-in events
+
+    pub async fn insert_auth_event(&self, e: &AuthEventRow) -> StoreResult<()> {
+        sqlx::query(self.sql("INSERT INTO auth_events (event_id, pool_id, username_key, created, seq, detail) VALUES ($1,$2,$3,$4,$5,$6)"))
+            .bind(&e.event_id).bind(&e.pool_id).bind(&e.username_key).bind(e.created).bind(e.seq).bind(&e.detail)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Newest first; `before` is the (created, seq) of the last event of the previous page.
+    pub async fn list_auth_events(&self, pool_id: &str, username_key: &str, before: Option<(i64, i64)>, limit: i64) -> StoreResult<Vec<AuthEventRow>> {
+        let (c, q) = before.unwrap_or((i64::MAX, i64::MAX));
+        let rows = sqlx::query(self.sql("SELECT event_id, pool_id, username_key, created, seq, detail FROM auth_events WHERE pool_id = $1 AND username_key = $2 AND (created < $3 OR (created = $3 AND seq < $4)) ORDER BY created DESC, seq DESC LIMIT $5"))
+            .bind(pool_id).bind(username_key).bind(c).bind(q).bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(AuthEventRow { event_id: r.try_get(0)?, pool_id: r.try_get(1)?, username_key: r.try_get(2)?, created: r.try_get(3)?, seq: r.try_get(4)?, detail: r.try_get(5)? }))
+            .collect()
     }
 }
 
@@ -955,5 +1069,22 @@ fn refresh_row(r: &AnyRow) -> StoreResult<RefreshRow> {
         expires: r.try_get(7)?,
         revoked: r.try_get::<i64, _>(8)? != 0,
         device_key: r.try_get(9)?,
+    })
+}
+
+fn device_row(r: &AnyRow) -> StoreResult<DeviceRow> {
+    Ok(DeviceRow {
+        device_key: r.try_get(0)?,
+        pool_id: r.try_get(1)?,
+        username_key: r.try_get(2)?,
+        group_key: r.try_get(3)?,
+        verifier: r.try_get(4)?,
+        name: r.try_get(5)?,
+        remembered: r.try_get::<i64, _>(6)? != 0,
+        confirmed: r.try_get::<i64, _>(7)? != 0,
+        created: r.try_get(8)?,
+        modified: r.try_get(9)?,
+        last_authenticated: r.try_get(10)?,
+        last_ip: r.try_get(11)?,
     })
 }

@@ -3,7 +3,7 @@
 //! so that ordering, pagination and prefix ranges agree across backends and use the indexes.
 //! Migrations are numbered; each runs once, recorded in `tobira_migrations`.
 
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
 
 const V1: &str = r#"
 CREATE TABLE pools (
@@ -116,4 +116,31 @@ CREATE TABLE refresh_tokens (
 );
 CREATE UNIQUE INDEX refresh_by_origin ON refresh_tokens (origin_jti);
 CREATE INDEX refresh_by_user ON refresh_tokens (pool_id, username_key);
+"#;
+
+const V2: &str = r#"
+CREATE TABLE devices (
+    device_key {text_c} PRIMARY KEY,
+    pool_id TEXT NOT NULL,
+    username_key {text_c} NOT NULL,
+    group_key TEXT NOT NULL,
+    verifier {blob},
+    name TEXT,
+    remembered BIGINT NOT NULL DEFAULT 0,
+    confirmed BIGINT NOT NULL DEFAULT 0,
+    created BIGINT NOT NULL,
+    modified BIGINT NOT NULL,
+    last_authenticated BIGINT NOT NULL,
+    last_ip TEXT
+);
+CREATE INDEX devices_by_user ON devices (pool_id, username_key, device_key);
+CREATE TABLE auth_events (
+    event_id {text_c} PRIMARY KEY,
+    pool_id TEXT NOT NULL,
+    username_key {text_c} NOT NULL,
+    created BIGINT NOT NULL,
+    seq BIGINT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX auth_events_by_user ON auth_events (pool_id, username_key, created, seq)
 "#;
