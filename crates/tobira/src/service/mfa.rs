@@ -363,12 +363,13 @@ impl Service {
     pub(super) async fn mfa_challenge(&self, pool: &Pool, client: &Client, user: &UserRow, mut flow: Flow, name: &str) -> ApiResult<Value> {
         let mut params = Map::new();
         match name {
-            SMS_MFA | EMAIL_OTP => {
-                let attr = if name == SMS_MFA { "phone_number" } else { "email" };
+            SMS_MFA | EMAIL_OTP | "SMS_OTP" => {
+                let sms = name != EMAIL_OTP;
+                let attr = if sms { "phone_number" } else { "email" };
                 let dest = user.attr(attr).unwrap_or_default().to_string();
                 let code = numeric_code(self.random.as_ref(), if name == EMAIL_OTP { 8 } else { 6 });
                 flow.code_mac = Some(self.flow_code_mac(user, &code));
-                let (subject, message) = if name == SMS_MFA {
+                let (subject, message) = if sms {
                     let t = pool.config.sms_authentication_message.clone().unwrap_or_else(|| "Your authentication code is {####}. ".into());
                     (None, t.replace("{####}", &code))
                 } else {
@@ -377,8 +378,13 @@ impl Service {
                     let t = c.get("Message").and_then(Value::as_str).unwrap_or("Your sign-in code is {####}.").to_string();
                     (Some(subject), t.replace("{####}", &code))
                 };
-                self.deliver(user, attr, &dest, subject, message, Some(code), if name == SMS_MFA { "SMS_MFA" } else { "EMAIL_OTP" }).await;
-                params.insert("CODE_DELIVERY_DELIVERY_MEDIUM".into(), json!(if name == SMS_MFA { "SMS" } else { "EMAIL" }));
+                let purpose = match name {
+                    SMS_MFA => "SMS_MFA",
+                    "SMS_OTP" => "SMS_OTP",
+                    _ => "EMAIL_OTP",
+                };
+                self.deliver(user, attr, &dest, subject, message, Some(code), purpose).await;
+                params.insert("CODE_DELIVERY_DELIVERY_MEDIUM".into(), json!(if sms { "SMS" } else { "EMAIL" }));
                 params.insert("CODE_DELIVERY_DESTINATION".into(), json!(attrs::mask(attr, &dest)));
             }
             "SELECT_MFA_TYPE" => {
@@ -409,6 +415,7 @@ impl Service {
         let field = match name {
             SOFTWARE_TOKEN_MFA => "SOFTWARE_TOKEN_MFA_CODE",
             SMS_MFA => "SMS_MFA_CODE",
+            "SMS_OTP" => "SMS_OTP_CODE",
             _ => "EMAIL_OTP_CODE",
         };
         let code = r.get(field).ok_or_else(|| ApiError::invalid_parameter(format!("Missing required parameter {field}")))?;

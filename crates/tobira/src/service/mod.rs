@@ -15,6 +15,7 @@ pub mod pools;
 pub mod signin;
 pub mod srp_auth;
 pub mod tokens;
+pub mod user_auth;
 pub mod users;
 
 use std::collections::HashMap;

@@ -146,6 +146,7 @@ impl Service {
                     .map(|r| json!({ "ChallengeParameters": {}, "AuthenticationResult": r }))
             }
             "USER_SRP_AUTH" => self.srp_start(pool, client, &p, flow).await,
+            "USER_AUTH" => self.user_auth_start(ctx, pool, client, &p).await,
             other => Err(ApiError::invalid_parameter(format!("{other} is not supported by this server yet."))),
         }
     }
@@ -166,7 +167,7 @@ impl Service {
         .await
     }
 
-    async fn password_sign_in(&self, ctx: &Ctx, pool: &Pool, client: &Client, username: &str, password: &str, flow_name: &str, device_key: Option<&str>) -> ApiResult<Value> {
+    pub(super) async fn password_sign_in(&self, ctx: &Ctx, pool: &Pool, client: &Client, username: &str, password: &str, flow_name: &str, device_key: Option<&str>) -> ApiResult<Value> {
         let Some(user) = self.find_user(pool, username).await? else {
             return Err(if client.config.prevent_user_existence_errors() { incorrect() } else { ApiError::user_not_found() });
         };
@@ -341,7 +342,15 @@ impl Service {
                 self.check_session_client(session, client).await?;
                 self.device_srp_verify(ctx, pool, client, session, &r).await
             }
-            "CUSTOM_CHALLENGE" | "SMS_OTP" | "SELECT_CHALLENGE" | "ADMIN_NO_SRP_AUTH" | "WEB_AUTHN" | "PASSWORD" | "PASSWORD_SRP" => {
+            "SMS_OTP" => {
+                self.check_session_client(session, client).await?;
+                self.answer_mfa(ctx, pool, client, challenge, session, &r).await
+            }
+            "SELECT_CHALLENGE" => {
+                self.check_session_client(session, client).await?;
+                self.answer_select_challenge(ctx, pool, client, session, &r).await
+            }
+            "CUSTOM_CHALLENGE" | "ADMIN_NO_SRP_AUTH" | "WEB_AUTHN" | "PASSWORD" | "PASSWORD_SRP" => {
                 Err(ApiError::invalid_parameter(format!("{challenge} is not supported by this server yet.")))
             }
             other => Err(ApiError::validation(&[format!(

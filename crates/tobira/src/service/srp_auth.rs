@@ -27,6 +27,13 @@ fn b64() -> base64::engine::GeneralPurpose {
 
 impl Service {
     pub(super) async fn srp_start(&self, pool: &Pool, client: &Client, p: &HashMap<String, String>, flow_name: &str) -> ApiResult<Value> {
+        let username = p.get("USERNAME").ok_or_else(|| ApiError::invalid_parameter("Missing required parameter USERNAME"))?;
+        self.check_secret_hash(client, username, p.get("SECRET_HASH").map(String::as_str))?;
+        self.srp_start_checked(pool, client, p, flow_name).await
+    }
+
+    /// USER_SRP_AUTH once the caller's secret hash (if any) has been checked.
+    pub(super) async fn srp_start_checked(&self, pool: &Pool, client: &Client, p: &HashMap<String, String>, flow_name: &str) -> ApiResult<Value> {
         use base64::Engine;
         let username = p.get("USERNAME").ok_or_else(|| ApiError::invalid_parameter("Missing required parameter USERNAME"))?;
         let a_hex = p.get("SRP_A").ok_or_else(|| ApiError::invalid_parameter("Missing required parameter SRP_A"))?;
@@ -36,7 +43,6 @@ impl Service {
             )]));
         }
         let big_a = srp::from_hex(a_hex).ok_or_else(|| ApiError::invalid_parameter("SRP_A is not valid hex."))?;
-        self.check_secret_hash(client, username, p.get("SECRET_HASH").map(String::as_str))?;
         let user = self.find_user(pool, username).await?;
         let (user_id, salt, verifier, username_key) = match &user {
             Some(u) => {
