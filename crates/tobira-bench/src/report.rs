@@ -219,11 +219,15 @@ impl OpSummary {
                     target: "< 100%".into(),
                     met: Some(met),
                     why: (!met).then(|| {
-                        let little = c as f64 / ops * 1000.0;
-                        format!(
-                            "{bound}{cpu_facts}. With {c} requests in flight a closed loop's latency is in-flight ÷ throughput = {c} ÷ {ops:.0}/s = {little:.1} ms (queueing); the service time is {:.2} ms of server CPU per request.",
-                            (tobira_us + db_us) / 1000.0
-                        )
+                        let service = (tobira_us + db_us) / 1000.0;
+                        if c <= 1 {
+                            format!("{cpu_facts}. With one request in flight there is no queueing: the median is the service time, and the server spends {service:.2} ms of CPU on each request.")
+                        } else {
+                            let little = c as f64 / ops * 1000.0;
+                            format!(
+                                "{bound}{cpu_facts}. With {c} requests in flight a closed loop's latency is in-flight ÷ throughput = {c} ÷ {ops:.0}/s = {little:.1} ms (queueing); the service time is {service:.2} ms of server CPU per request."
+                            )
+                        }
                     }),
                 }
             }
@@ -335,6 +339,13 @@ pub fn markdown(h: &Header, r: &StoreReport) -> String {
     s.push_str(&format!("- Seeding: {}\n", seed_line(&r.setup)));
     if let Some(f) = &h.floor {
         s.push_str(&format!("- {}\n", floor_line(f)));
+    }
+    let worst_other = r.ops.iter().map(|o| o.other_cores()).fold(0.0f64, f64::max);
+    if worst_other > 0.25 {
+        s.push_str(&format!(
+            "- ⚠ Other processes on the machine used up to {worst_other:.2} of the {} cores during the measured windows (column \"other\" below): throughput and latency are understated for those ops; the CPU-per-op figures are not affected by this\n",
+            h.nproc
+        ));
     }
     if h.perf {
         s.push_str("- perf record was sampling the server during each op's first run (slightly perturbs it)\n");

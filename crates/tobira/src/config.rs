@@ -192,3 +192,36 @@ pub fn valid_region(r: &str) -> bool {
         && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
         && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = std::env::temp_dir().join(format!("tobira-config-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("tobira.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:7000\"\nregion = \"eu-west-1\"\naccess_keys = [\"AKID:SECRET\"]\nissuer = \"aws\"\n").unwrap();
+        let args = ServeArgs { config: Some(file.clone()), listen: Some("127.0.0.1:7001".parse().unwrap()), ..Default::default() };
+        let c = Config::resolve(args).unwrap();
+        assert_eq!(c.listen.port(), 7001, "flag wins");
+        assert_eq!(c.region, "eu-west-1", "file wins over default");
+        assert_eq!(c.issuer, IssuerForm::Aws);
+        assert_eq!(c.access_keys, vec![("AKID".to_string(), "SECRET".to_string())]);
+        assert_eq!(c.account_id, "123456789012");
+        assert!(c.database_url.starts_with("sqlite://"));
+        std::fs::write(&file, "no_such_setting = 1\n").unwrap();
+        assert!(Config::resolve(ServeArgs { config: Some(file), ..Default::default() }).is_err(), "unknown settings are refused");
+        assert!(Config::resolve(ServeArgs { region: Some("mars".into()), config: Some(dir.join("missing.toml")), ..Default::default() }).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn regions() {
+        assert!(valid_region("us-east-1"));
+        assert!(valid_region("us-gov-west-1"));
+        assert!(!valid_region("local"));
+        assert!(!valid_region("us-east"));
+    }
+}

@@ -177,3 +177,104 @@ impl SmtpSender {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    /// A minimal SMTP sink: accepts one message and returns what DATA carried.
+    async fn smtp_sink(listener: tokio::net::TcpListener) -> (String, Vec<String>) {
+        let (sock, _) = listener.accept().await.expect("accept");
+        let (r, mut w) = sock.into_split();
+        let mut lines = BufReader::new(r).lines();
+        w.write_all(b"220 sink ESMTP\r\n").await.unwrap();
+        let mut envelope = vec![];
+        let mut data = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let upper = line.to_uppercase();
+            if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                w.write_all(b"250 sink\r\n").await.unwrap();
+            } else if upper.starts_with("MAIL FROM") || upper.starts_with("RCPT TO") {
+                envelope.push(line.clone());
+                w.write_all(b"250 OK\r\n").await.unwrap();
+            } else if upper == "DATA" {
+                w.write_all(b"354 go ahead\r\n").await.unwrap();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    if l == "." {
+                        break;
+                    }
+                    data.push_str(&l);
+                    data.push('\n');
+                }
+                w.write_all(b"250 queued\r\n").await.unwrap();
+            } else if upper == "QUIT" {
+                w.write_all(b"221 bye\r\n").await.unwrap();
+                break;
+            } else {
+                w.write_all(b"250 OK\r\n").await.unwrap();
+            }
+        }
+        (data, envelope)
+    }
+
+    #[tokio::test]
+    async fn smtp_delivery_sends_the_rendered_message_and_records_it() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sink = tokio::spawn(smtp_sink(listener));
+        let inbox = std::sync::Arc::new(Inbox::new(10));
+        let d = StandardDelivery { inbox: inbox.clone(), smtp: Some(SmtpSender::new(&format!("smtp://127.0.0.1:{port}"), "no-reply@example.com").unwrap()) };
+        d.deliver(
+            OutgoingMessage {
+                pool_id: "us-east-1_abc".into(),
+                username: "alice".into(),
+                channel: DeliveryChannel::Email,
+                destination: "alice@example.com".into(),
+                subject: Some("Your verification code".into()),
+                message: "Your verification code is 123456. ".into(),
+                code: Some("123456".into()),
+                purpose: "SignUp",
+            },
+            0,
+        )
+        .await;
+        let (data, envelope) = tokio::time::timeout(std::time::Duration::from_secs(10), sink).await.expect("SMTP delivery in time").unwrap();
+        assert!(data.contains("Your verification code is 123456."), "{data}");
+        assert!(data.contains("Subject: Your verification code"), "{data}");
+        assert!(envelope.iter().any(|l| l.contains("alice@example.com")), "{envelope:?}");
+        let listed = inbox.list(Some("us-east-1_abc"), Some("alice"));
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].code.as_deref(), Some("123456"));
+        assert!(inbox.list(Some("other"), None).is_empty());
+    }
+
+    #[test]
+    fn bad_smtp_urls_are_refused() {
+        assert!(SmtpSender::new("http://x", "a@b.c").is_err());
+        assert!(SmtpSender::new("smtp://:25", "a@b.c").is_err());
+        assert!(SmtpSender::new("smtp://host:notaport", "a@b.c").is_err());
+    }
+
+    #[test]
+    fn inbox_is_bounded() {
+        let inbox = Inbox::new(2);
+        for i in 0..3 {
+            inbox.push(
+                OutgoingMessage {
+                    pool_id: "p".into(),
+                    username: format!("u{i}"),
+                    channel: DeliveryChannel::Sms,
+                    destination: "+15555550100".into(),
+                    subject: None,
+                    message: String::new(),
+                    code: None,
+                    purpose: "SignUp",
+                },
+                i,
+            );
+        }
+        let all = inbox.list(None, None);
+        assert_eq!(all.iter().map(|m| m.username.as_str()).collect::<Vec<_>>(), ["u1", "u2"]);
+    }
+}
