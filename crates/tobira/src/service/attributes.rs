@@ -153,8 +153,7 @@ pub fn check_verified_flags(attrs: &[(String, String)]) -> ApiResult<()> {
 /// Attributes a client may read (None = all).
 pub fn readable(attrs: &[(String, String)], read: Option<&[String]>) -> Attrs {
     match read {
-        None => attrs.to_vec(),
-        Some(list) if list.is_empty() => attrs.to_vec(),
+        None | Some([]) => attrs.to_vec(),
         Some(list) => attrs.iter().filter(|(n, _)| n == "sub" || list.iter().any(|r| r == n)).cloned().collect(),
     }
 }

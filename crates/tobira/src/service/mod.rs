@@ -2,6 +2,9 @@
 //! inputs (see [`crate::shapes`]) and a [`Ctx`], talk to the [`Store`] and the ports, and
 //! return typed outputs or an [`ApiError`].
 
+// Operations pass the request context, pool, client and user along explicitly.
+#![allow(clippy::too_many_arguments)]
+
 pub mod attributes;
 pub mod clients;
 pub mod codes;

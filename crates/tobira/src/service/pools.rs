@@ -341,14 +341,13 @@ fn apply_schema(schema: &mut Vec<SchemaAttribute>, given: &[SchemaAttribute], ad
 
 fn check_subset(field: &str, given: &Option<Vec<String>>, allowed: &[&str]) -> ApiResult<()> {
     if let Some(v) = given {
-        for (i, x) in v.iter().enumerate() {
+        for x in v {
             if !allowed.contains(&x.as_str()) {
                 return Err(ApiError::validation(&[format!(
                     "Value '[{}]' at '{field}' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [{}]]",
                     v.join(", "),
                     allowed.join(", ")
-                )]))
-                .map_err(|e| if i == 0 { e } else { e });
+                )]));
             }
         }
     }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use super::signin::Flow;
-use super::users::{CONFIRMED, FORCE_CHANGE_PASSWORD, RESET_REQUIRED, UNCONFIRMED};
+use super::users::{FORCE_CHANGE_PASSWORD, RESET_REQUIRED, UNCONFIRMED};
 use super::{Client, Ctx, Pool, Service};
 use crate::crypto::srp;
 use crate::error::{ApiError, ApiResult, ErrorKind};
@@ -182,7 +182,7 @@ impl Service {
                 }
                 self.new_password_challenge(pool, client, &user, &flow).await
             }
-            CONFIRMED | _ => self.next_step(ctx, pool, client, user, flow).await,
+            _ => self.next_step(ctx, pool, client, user, flow).await,
         }
     }
 }

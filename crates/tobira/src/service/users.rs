@@ -606,12 +606,7 @@ impl Service {
     pub async fn admin_get_user(&self, _ctx: &Ctx, input: AdminUserInput) -> ApiResult<Value> {
         let pool = self.pool(&input.user_pool_id).await?;
         let user = self.require_user(&pool, &input.username).await?;
-        let mut v = user_json(&user, "UserAttributes", None);
-        if v.get("UserMFASettingList").is_none() {
-            v["MFAOptions"] = Value::Null;
-            v.as_object_mut().expect("object").remove("MFAOptions");
-        }
-        Ok(v)
+        Ok(user_json(&user, "UserAttributes", None))
     }
 
     pub async fn get_user(&self, ctx: &Ctx, input: AccessTokenInput) -> ApiResult<Value> {
@@ -721,15 +716,15 @@ impl Service {
         let client = self.client(&auth.client_id).await.ok();
         attrs::check_writable(&input.user_attributes, client.as_ref().and_then(|c| c.config.write_attributes.as_deref()))?;
         let pool = auth.pool;
+        let key = auth.user.username_key.clone();
         let mut first = Some(auth.user);
         self.with_user_retry(|| {
-            let user = first.take();
-            let pool = &pool;
-            let given = &input.user_attributes;
+            let cached = first.take();
+            let (pool, key, given) = (&pool, &key, &input.user_attributes);
             async move {
-                let user = match user {
+                let user = match cached {
                     Some(u) => u,
-                    None => self.store.get_user(&pool.row.id, &pool.config.username_key("")).await?.ok_or_else(ApiError::user_not_found)?,
+                    None => self.store.get_user(&pool.row.id, key).await?.ok_or_else(ApiError::user_not_found)?,
                 };
                 self.update_attributes(pool, user, given, false).await
             }
