@@ -3,7 +3,7 @@
 //! so that ordering, pagination and prefix ranges agree across backends and use the indexes.
 //! Migrations are numbered; each runs once, recorded in `tobira_migrations`.
 
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3)];
 
 const V1: &str = r#"
 CREATE TABLE pools (
@@ -143,4 +143,24 @@ CREATE TABLE auth_events (
     detail TEXT NOT NULL
 );
 CREATE INDEX auth_events_by_user ON auth_events (pool_id, username_key, created, seq)
+"#;
+
+/// ListUsers filters on one attribute and pages by username key: an index on
+/// (pool, attribute, username key) serves both, where SQLite otherwise walked the primary key.
+const V3: &str = r#"
+DROP INDEX users_by_email;
+DROP INDEX users_by_phone;
+DROP INDEX users_by_name;
+DROP INDEX users_by_given_name;
+DROP INDEX users_by_family_name;
+DROP INDEX users_by_preferred_username;
+DROP INDEX users_by_status;
+CREATE INDEX users_by_email ON users (pool_id, email, username_key);
+CREATE INDEX users_by_phone ON users (pool_id, phone_number, username_key);
+CREATE INDEX users_by_name ON users (pool_id, name, username_key);
+CREATE INDEX users_by_given_name ON users (pool_id, given_name, username_key);
+CREATE INDEX users_by_family_name ON users (pool_id, family_name, username_key);
+CREATE INDEX users_by_preferred_username ON users (pool_id, preferred_username, username_key);
+CREATE INDEX users_by_status ON users (pool_id, status, username_key);
+CREATE INDEX users_by_enabled ON users (pool_id, enabled, username_key)
 "#;
