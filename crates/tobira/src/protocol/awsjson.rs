@@ -124,6 +124,7 @@ operations! {
     "GlobalSignOut" => global_sign_out,
     "AdminUserGlobalSignOut" => admin_user_global_sign_out,
     "RevokeToken" => revoke_token,
+    "GetTokensFromRefreshToken" => get_tokens_from_refresh_token,
     "SetUserPoolMfaConfig" => set_user_pool_mfa_config,
     "GetUserPoolMfaConfig" => get_user_pool_mfa_config,
     "AssociateSoftwareToken" => associate_software_token,

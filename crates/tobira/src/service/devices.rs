@@ -100,7 +100,8 @@ fn b64() -> base64::engine::GeneralPurpose {
 
 fn device_json(d: &DeviceRow) -> Value {
     let mut attrs = vec![
-        json!({"Name": "device_status", "Value": if d.remembered { "valid" } else { "not_remembered" }}),
+        json!({"Name": "device_status", "Value": "valid"}),
+        json!({"Name": "dev:device_remembered_status", "Value": if d.remembered { "remembered" } else { "not_remembered" }}),
     ];
     if let Some(n) = &d.name {
         attrs.push(json!({"Name": "device_name", "Value": n}));

@@ -168,9 +168,13 @@ impl Service {
     pub async fn associate_software_token(&self, ctx: &Ctx, input: AssociateSoftwareTokenInput) -> ApiResult<Value> {
         let secret = random_bytes(self.random.as_ref(), 20);
         let code = totp::base32_encode(&secret);
+        let no_totp = || ApiError::new(ErrorKind::SoftwareTokenMfaNotFound, "Software Token MFA has not been enabled by the userPool.");
         match (&input.access_token, &input.session) {
             (Some(token), _) => {
                 let auth = self.authenticate(ctx, token).await?;
+                if !software_token_enabled(&auth.pool) {
+                    return Err(no_totp());
+                }
                 let key = auth.user.username_key.clone();
                 let pool = auth.pool;
                 self.with_user_retry(|| async {
@@ -185,6 +189,9 @@ impl Service {
             }
             (None, Some(session)) => {
                 let (pool, client, user, mut flow) = self.resume(session, "MFA_SETUP").await?;
+                if !software_token_enabled(&pool) {
+                    return Err(no_totp());
+                }
                 flow.pending_totp = Some(self.seal_totp(&user, &secret));
                 let next = self.new_session(&pool, &client, &user, "MFA_SETUP", &flow).await?;
                 Ok(json!({ "SecretCode": code, "Session": next }))
@@ -327,7 +334,7 @@ impl Service {
         if mode == "OFF" {
             return None;
         }
-        let soft_on = pool.config.software_token_mfa_configuration.as_ref().and_then(|c| c.get("Enabled")).and_then(Value::as_bool).unwrap_or(false);
+        let soft_on = software_token_enabled(pool);
         let email_on = pool.config.email_mfa_configuration.is_some();
         let extra = UserExtra::of(user);
         let usable: Vec<String> = extra
@@ -482,6 +489,10 @@ impl Service {
         flow.challenges.push(("Mfa".into(), true));
         self.next_step(ctx, pool, client, user, flow).await
     }
+}
+
+fn software_token_enabled(pool: &Pool) -> bool {
+    pool.config.software_token_mfa_configuration.as_ref().and_then(|c| c.get("Enabled")).and_then(Value::as_bool).unwrap_or(false)
 }
 
 fn mfa_config_json(cfg: &super::PoolConfig) -> Value {

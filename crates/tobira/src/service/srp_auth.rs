@@ -126,6 +126,10 @@ impl Service {
             return Err(incorrect());
         }
         let user_id = flow.user_id.clone().unwrap_or_default();
+        if let Some(dk) = r.get("DEVICE_KEY").filter(|d| !d.is_empty()) {
+            // amazon-cognito-identity-js names its device here rather than in InitiateAuth.
+            flow.device_key = Some(dk.clone());
+        }
         let user = self.store.get_user(&pool.row.id, &s.username_key).await?.ok_or_else(incorrect)?;
         self.check_user_secret_hash(client, &user, Some(username), r.get("SECRET_HASH").map(String::as_str))?;
         if user.locked_until > self.now() {

@@ -22,6 +22,16 @@ pub struct Authenticated {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
+pub struct GetTokensFromRefreshTokenInput {
+    pub refresh_token: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub device_key: Option<String>,
+    pub client_metadata: Option<std::collections::HashMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct RevokeTokenInput {
     pub token: String,
     pub client_id: String,
@@ -196,6 +206,12 @@ impl Service {
 
     /// REFRESH_TOKEN_AUTH: new ID and access tokens, no new refresh token.
     pub async fn refresh_tokens(&self, ctx: &Ctx, pool: &Pool, client: &Client, token: &str, secret_hash: Option<&str>, username: Option<&str>) -> ApiResult<Value> {
+        self.refresh_with(ctx, pool, client, token, Some((secret_hash, username))).await
+    }
+
+    /// `hash`: the SECRET_HASH (and USERNAME) to check for clients with a secret, or None when
+    /// the caller already proved the secret.
+    async fn refresh_with(&self, ctx: &Ctx, pool: &Pool, client: &Client, token: &str, hash: Option<(Option<&str>, Option<&str>)>) -> ApiResult<Value> {
         let invalid = || ApiError::not_authorized("Invalid Refresh Token");
         let row = self.store.get_refresh(&self.master.mac("refresh", token.as_bytes())).await?.ok_or_else(invalid)?;
         if row.client_id != client.row.id || row.pool_id != pool.row.id || row.expires < self.now() {
@@ -205,22 +221,32 @@ impl Service {
             return Err(ApiError::not_authorized("Refresh Token has been revoked"));
         }
         let user = self.store.get_user(&pool.row.id, &row.username_key).await?.ok_or_else(invalid)?;
-        if self.client_secret(&client.row)?.is_some() {
-            // The secret hash is computed over a username. Clients differ in which one they use
-            // for refresh (the canonical name, or the e-mail / phone they signed in with), so any
-            // name that identifies this user is accepted; the client secret is what is proven.
-            let mut names: Vec<&str> = vec![user.username.as_str()];
-            names.extend(["email", "phone_number", "preferred_username"].iter().filter_map(|a| user.attr(a)));
-            names.extend(username);
-            if !names.iter().any(|n| self.check_secret_hash(client, n, secret_hash).is_ok()) {
-                return Err(ApiError::not_authorized(format!("Unable to verify secret hash for client {}", client.row.id)));
-            }
+        if let Some((secret_hash, username)) = hash {
+            self.check_user_secret_hash(client, &user, username, secret_hash)?;
         }
         if !user.enabled {
             return Err(ApiError::not_authorized("User is disabled."));
         }
         let m = self.mint(ctx, pool, client, &user, row.auth_time, &row.origin_jti, row.device_key.as_deref()).await?;
         Ok(json!({ "AccessToken": m.access, "ExpiresIn": m.expires_in, "TokenType": "Bearer", "IdToken": m.id }))
+    }
+
+    /// GetTokensFromRefreshToken: the refresh flow as its own operation (Amplify v6 uses it),
+    /// authenticated by the client secret itself rather than a SECRET_HASH.
+    pub async fn get_tokens_from_refresh_token(&self, ctx: &Ctx, input: GetTokensFromRefreshTokenInput) -> ApiResult<Value> {
+        let client = self.client(&input.client_id).await?;
+        let pool = self.pool(&client.row.pool_id).await?;
+        if let Some(secret) = self.client_secret(&client.row)? {
+            let ok = input.client_secret.as_deref().is_some_and(|s| crate::crypto::seal::ct_eq(s.as_bytes(), secret.as_bytes()));
+            if !ok {
+                return Err(ApiError::not_authorized(format!("Unable to verify secret hash for client {}", client.row.id)));
+            }
+        }
+        if !client.config.allows("REFRESH_TOKEN_AUTH") {
+            return Err(ApiError::invalid_parameter("REFRESH_TOKEN_AUTH flow not enabled for this client"));
+        }
+        let result = self.refresh_with(ctx, &pool, &client, &input.refresh_token, None).await?;
+        Ok(json!({ "AuthenticationResult": result }))
     }
 
     /// Checks an access token: signature by the pool's access key, expiry, token_use, scope,
