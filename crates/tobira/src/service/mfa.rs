@@ -130,7 +130,7 @@ impl Service {
 
     pub async fn set_user_pool_mfa_config(&self, _ctx: &Ctx, input: SetUserPoolMfaConfigInput) -> ApiResult<Value> {
         let pool = self.pool(&input.user_pool_id).await?;
-        let mut cfg = pool.config;
+        let mut cfg = (*pool.config).clone();
         if let Some(m) = &input.mfa_configuration {
             if !["OFF", "ON", "OPTIONAL"].contains(&m.as_str()) {
                 return Err(ApiError::validation(&[format!(

@@ -60,12 +60,15 @@ pub struct Service {
     pub master: Arc<MasterKey>,
     pub config: Arc<Config>,
     keys: RwLock<HashMap<String, Arc<PoolKeys>>>,
+    /// Parsed pool settings by pool id, with the text they were parsed from. The row is still
+    /// read on every call (another process may have changed it); only the parsing is saved.
+    pool_configs: RwLock<HashMap<String, (String, Arc<PoolConfig>)>>,
 }
 
 /// A pool with its parsed settings.
 pub struct Pool {
     pub row: PoolRow,
-    pub config: PoolConfig,
+    pub config: Arc<PoolConfig>,
 }
 
 /// A client with its parsed settings.
@@ -83,7 +86,7 @@ impl Service {
         master: Arc<MasterKey>,
         config: Arc<Config>,
     ) -> Self {
-        Service { store, clock, random, delivery, master, config, keys: RwLock::new(HashMap::new()) }
+        Service { store, clock, random, delivery, master, config, keys: RwLock::new(HashMap::new()), pool_configs: RwLock::new(HashMap::new()) }
     }
 
     pub fn now(&self) -> i64 {
@@ -101,7 +104,14 @@ impl Service {
             .get_pool(pool_id)
             .await?
             .ok_or_else(|| ApiError::resource_not_found(format!("User pool {pool_id} does not exist.")))?;
-        let config: PoolConfig = serde_json::from_str(&row.config).map_err(|e| ApiError::internal(format!("corrupt pool config: {e}")))?;
+        if let Some((text, cfg)) = self.pool_configs.read().unwrap_or_else(|p| p.into_inner()).get(&row.id) {
+            if *text == row.config {
+                return Ok(Pool { config: cfg.clone(), row });
+            }
+        }
+        let config: Arc<PoolConfig> =
+            Arc::new(serde_json::from_str(&row.config).map_err(|e| ApiError::internal(format!("corrupt pool config: {e}")))?);
+        self.pool_configs.write().unwrap_or_else(|p| p.into_inner()).insert(row.id.clone(), (row.config.clone(), config.clone()));
         Ok(Pool { row, config })
     }
 
@@ -139,8 +149,18 @@ impl Service {
         Ok(keys)
     }
 
+    /// The pool's keys from the cache, loading the pool once if needed.
+    pub async fn keys_for(&self, pool_id: &str) -> ApiResult<Arc<PoolKeys>> {
+        if let Some(k) = self.keys.read().unwrap_or_else(|p| p.into_inner()).get(pool_id) {
+            return Ok(k.clone());
+        }
+        let pool = self.pool(pool_id).await?;
+        self.keys(&pool.row)
+    }
+
     pub fn forget_keys(&self, pool_id: &str) {
         self.keys.write().unwrap_or_else(|p| p.into_inner()).remove(pool_id);
+        self.pool_configs.write().unwrap_or_else(|p| p.into_inner()).remove(pool_id);
     }
 
     /// The `iss` of a pool's tokens.

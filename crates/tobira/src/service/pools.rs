@@ -626,7 +626,7 @@ impl Service {
             return Err(ApiError::validation(&["Value '[]' at 'customAttributes' failed to satisfy constraint: Member must have length greater than or equal to 1".into()]));
         }
         let pool = self.pool(&input.user_pool_id).await?;
-        let mut config = pool.config;
+        let mut config = (*pool.config).clone();
         apply_schema(&mut config.schema_attributes, &input.custom_attributes, true)?;
         let text = serde_json::to_string(&config).map_err(|e| ApiError::internal(e.to_string()))?;
         self.store.update_pool(&pool.row.id, &pool.row.name, &text, self.now()).await?;

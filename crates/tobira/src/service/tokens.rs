@@ -249,26 +249,34 @@ impl Service {
         Ok(json!({ "AuthenticationResult": result }))
     }
 
-    /// Checks an access token: signature by the pool's access key, expiry, token_use, scope,
-    /// revocation; returns the user.
-    pub async fn authenticate(&self, _ctx: &Ctx, token: &str) -> ApiResult<Authenticated> {
+    /// Checks an access token and loads its pool: see [`Service::verify_access_token`].
+    pub async fn authenticate(&self, ctx: &Ctx, token: &str) -> ApiResult<Authenticated> {
+        let (pool_id, user, claims) = self.verify_access_token(ctx, token).await?;
+        let pool = self.pool(&pool_id).await.map_err(|_| ApiError::not_authorized("Invalid Access Token"))?;
+        let client_id = claims.get("client_id").and_then(Value::as_str).unwrap_or_default().to_string();
+        Ok(Authenticated { pool, user, client_id, claims })
+    }
+
+    /// Checks an access token: signature by the pool's access key (parsed once and cached),
+    /// expiry, token_use, scope, revocation of its token family, and that its user still exists
+    /// and is enabled. One database query (user and family together) once the keys are cached.
+    pub async fn verify_access_token(&self, _ctx: &Ctx, token: &str) -> ApiResult<(String, UserRow, Map<String, Value>)> {
         let invalid = || ApiError::not_authorized("Invalid Access Token");
         let parsed = jwt::parse(token).map_err(|_| invalid())?;
         if parsed.alg != "RS256" {
             return Err(invalid());
         }
         let iss = parsed.claims.get("iss").and_then(Value::as_str).ok_or_else(invalid)?;
-        let pool_id = iss.rsplit('/').next().ok_or_else(invalid)?;
-        let pool = match self.pool(pool_id).await {
-            Ok(p) => p,
+        let pool_id = iss.rsplit('/').next().ok_or_else(invalid)?.to_string();
+        let keys = match self.keys_for(&pool_id).await {
+            Ok(k) => k,
             Err(e) if e.kind == ErrorKind::ResourceNotFound => return Err(invalid()),
             Err(e) => return Err(e),
         };
-        let keys = self.keys(&pool.row)?;
         if parsed.kid.as_deref() != Some(keys.access.kid()) || !keys.access.verifying_key().verify(&parsed) {
             return Err(invalid());
         }
-        let c = &parsed.claims;
+        let c = parsed.claims;
         if c.get("token_use").and_then(Value::as_str) != Some("access") {
             return Err(invalid());
         }
@@ -280,25 +288,20 @@ impl Service {
         if !scope.split(' ').any(|s| s == "aws.cognito.signin.user.admin") {
             return Err(ApiError::not_authorized("Access Token does not have required scopes"));
         }
-        if let Some(origin) = c.get("origin_jti").and_then(Value::as_str) {
-            if let Some(family) = self.store.get_refresh_by_origin(origin).await? {
-                if family.revoked {
-                    return Err(ApiError::not_authorized("Access Token has been revoked"));
-                }
-            }
+        let sub = c.get("sub").and_then(Value::as_str).ok_or_else(invalid)?;
+        let origin = c.get("origin_jti").and_then(Value::as_str).unwrap_or("");
+        let (user, revoked) = self.store.get_user_for_token(&pool_id, sub, origin).await?;
+        if revoked == Some(true) {
+            return Err(ApiError::not_authorized("Access Token has been revoked"));
         }
-        let username = c.get("username").and_then(Value::as_str).ok_or_else(invalid)?;
-        let user = self
-            .store
-            .get_user(&pool.row.id, &pool.config.username_key(username))
-            .await?
-            .filter(|u| Some(u.sub.as_str()) == c.get("sub").and_then(Value::as_str))
-            .ok_or_else(|| ApiError::not_authorized("User does not exist."))?;
+        let user = user.ok_or_else(|| ApiError::not_authorized("User does not exist."))?;
+        if c.get("username").and_then(Value::as_str) != Some(user.username.as_str()) {
+            return Err(invalid());
+        }
         if !user.enabled {
             return Err(ApiError::not_authorized("User is disabled."));
         }
-        let client_id = c.get("client_id").and_then(Value::as_str).unwrap_or_default().to_string();
-        Ok(Authenticated { pool, user, client_id, claims: parsed.claims })
+        Ok((pool_id, user, c))
     }
 
     pub async fn global_sign_out(&self, ctx: &Ctx, input: super::users::AccessTokenInput) -> ApiResult<Value> {

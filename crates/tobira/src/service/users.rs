@@ -610,8 +610,8 @@ impl Service {
     }
 
     pub async fn get_user(&self, ctx: &Ctx, input: AccessTokenInput) -> ApiResult<Value> {
-        let auth = self.authenticate(ctx, &input.access_token).await?;
-        let u = &auth.user;
+        let (_, user, _) = self.verify_access_token(ctx, &input.access_token).await?;
+        let u = &user;
         let mut v = json!({ "Username": u.username, "UserAttributes": attrs::to_json(&u.attributes) });
         let full = user_json(u, "UserAttributes", None);
         for k in ["UserMFASettingList", "PreferredMfaSetting"] {

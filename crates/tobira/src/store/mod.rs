@@ -518,6 +518,27 @@ impl Store {
         row.map(|r| user_row(&r)).transpose()
     }
 
+    /// The user with this `sub`, and whether the token family `origin_jti` was revoked
+    /// (None when there is no such family): what an access-token check needs, in one query.
+    pub async fn get_user_for_token(&self, pool_id: &str, sub: &str, origin_jti: &str) -> StoreResult<(Option<UserRow>, Option<bool>)> {
+        let row = sqlx::query(self.sql_owned(format!(
+            "SELECT {USER_COLUMNS}, (SELECT revoked FROM refresh_tokens WHERE origin_jti = $3) FROM users WHERE pool_id = $1 AND sub = $2"
+        )))
+        .bind(pool_id).bind(sub).bind(origin_jti)
+        .fetch_optional(&self.read)
+        .await?;
+        match row {
+            None => {
+                let fam = self.get_refresh_by_origin(origin_jti).await?;
+                Ok((None, fam.map(|f| f.revoked)))
+            }
+            Some(r) => {
+                let revoked: Option<i64> = r.try_get(15)?;
+                Ok((Some(user_row(&r)?), revoked.map(|v| v != 0)))
+            }
+        }
+    }
+
     /// The user holding identifier `kind`=`value_key`, if any.
     pub async fn get_user_by_identifier(&self, pool_id: &str, kind: &str, value_key: &str) -> StoreResult<Option<UserRow>> {
         let row = sqlx::query(self.sql_owned(format!(
