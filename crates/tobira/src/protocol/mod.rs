@@ -165,7 +165,14 @@ async fn aws_post(State(state): State<AppState>, method: Method, uri: Uri, heade
     };
     let value = strip_nulls(value);
     let started = std::time::Instant::now();
-    let result = awsjson::dispatch(&state.service, &ctx, op, &value).await;
+    // A bug must cost one request a 500, never the connection or the process.
+    let result = {
+        use futures_util::FutureExt;
+        std::panic::AssertUnwindSafe(awsjson::dispatch(&state.service, &ctx, op, &value))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(ApiError::internal("Internal server error.")))
+    };
     let micros = started.elapsed().as_micros() as u64;
     match result {
         Ok(v) => {
