@@ -31,7 +31,8 @@ export function acijsPool(endpoint, poolId, clientId, storage = memoryStorage())
   pool.calls = [];
   const orig = pool.client.request.bind(pool.client);
   pool.client.request = (op, params, cb) => {
-    const entry = { op, req: params };
+    // A copy: the library mutates its request objects when it retries.
+    const entry = { op, req: structuredClone(params) };
     pool.calls.push(entry);
     orig(op, params, (err, data) => {
       entry.err = err;

@@ -188,3 +188,21 @@ def test_srp_a_zero_mod_n_is_refused(app, idp):
     with pytest.raises(ClientError) as info:
         idp.initiate_auth(ClientId=app["client_id"], AuthFlow="USER_SRP_AUTH", AuthParameters=params)
     assert info.value.response["Error"]["Code"] in ("InvalidParameterException", "NotAuthorizedException")
+
+
+def test_pycognito_force_change_password_then_new_password_challenge(app, idp, tobira):
+    """A temporary password over SRP: pycognito raises ForceChangePasswordException; new_password_challenge
+    answers NEW_PASSWORD_REQUIRED (its answer also carries the PASSWORD_VERIFIER fields, which Cognito ignores)."""
+    from pycognito.exceptions import ForceChangePasswordException
+
+    username = uniq("fcp")
+    idp.admin_create_user(UserPoolId=app["pool_id"], Username=username, MessageAction="SUPPRESS",
+                          TemporaryPassword="Temp-Passw0rd!")
+    u = cognito(app, tobira.url, username=username)
+    with pytest.raises(ForceChangePasswordException):
+        u.authenticate(password="Temp-Passw0rd!")
+    u.new_password_challenge("Temp-Passw0rd!", PASSWORD)
+    assert idp.admin_get_user(UserPoolId=app["pool_id"], Username=username)["UserStatus"] == "CONFIRMED"
+    u2 = cognito(app, tobira.url, username=username)
+    u2.authenticate(password=PASSWORD)
+    assert u2.access_claims["username"] == username

@@ -113,6 +113,16 @@ impl Service {
         let signature = get("PASSWORD_CLAIM_SIGNATURE")?;
         let incorrect = || ApiError::not_authorized("Incorrect username or password.");
         let block = b64().decode(block_b64).map_err(|_| ApiError::not_authorized("Invalid session for the user."))?;
+        if let Some(dk) = r.get("DEVICE_KEY").filter(|d| !d.is_empty()) {
+            // An unknown device is refused without spending the challenge: clients
+            // (amazon-cognito-identity-js) answer the same challenge again without it.
+            if let Some(s) = self.store.peek_session(&self.master.mac("srp-block", &block)).await? {
+                match self.store.get_device(dk).await? {
+                    Some(d) if d.pool_id == s.pool_id && d.username_key == s.username_key => {}
+                    _ => return Err(ApiError::resource_not_found("Device does not exist.")),
+                }
+            }
+        }
         let s = self
             .store
             .take_session(&self.master.mac("srp-block", &block))

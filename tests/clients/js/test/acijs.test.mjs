@@ -13,6 +13,7 @@ import {
   AdminGetUserCommand,
   AdminListDevicesCommand,
   AdminGetDeviceCommand,
+  AdminForgetDeviceCommand,
 } from '@aws-sdk/client-cognito-identity-provider';
 import {
   useTobira, decodeJwt, readInbox, waitForMessage, advanceClock, UUID_RE, attrMap,
@@ -82,6 +83,8 @@ describe('amazon-cognito-identity-js: sign-up, SRP sign-in, sessions, passwords'
     assert.equal(a.client_id, s.clientId);
     assert.equal(a.token_use, 'access');
     assert.equal(a.iss, `${t.endpoint}/${s.poolId}`);
+    assert.equal(a.device_key, undefined, 'no device_key without device tracking');
+    assert.equal(calls.at(-1).res.AuthenticationResult.NewDeviceMetadata, undefined, 'no NewDeviceMetadata without device tracking');
     assert.equal(i.email, email);
     assert.equal(i['cognito:username'], s.sub);
     assert.equal(i.aud, s.clientId);
@@ -396,7 +399,29 @@ describe('amazon-cognito-identity-js: remembered devices skip MFA through DEVICE
     const adminList = await t.client.send(new AdminListDevicesCommand({ UserPoolId: s.poolId, Username: email }));
     assert.deepEqual(adminList.Devices, []);
     s.user.signOut();
-    const r = await acijsAuthenticate(newUser(), email, PASSWORD);
+    const user = newUser();
+    const r = await acijsAuthenticate(user, email, PASSWORD);
     assert.equal(r.kind, 'totpRequired', `a forgotten device is new again; got ${r.kind}`);
+    await nextTotpStep(t.endpoint);
+    const done = await acijsSendMfaCode(user, await tobiraTotp(t.endpoint, s.secret), 'SOFTWARE_TOKEN_MFA');
+    assert.equal(done.kind, 'success');
+    s.deviceKey = accessClaims(done.session).device_key;
+    assert.ok(s.deviceKey, 'a new device was tracked');
+    user.signOut();
+  });
+
+  it('a device forgotten by an administrator: ACIJS gets ResourceNotFoundException, retries without it, MFA again', async () => {
+    await t.client.send(new AdminForgetDeviceCommand({ UserPoolId: s.poolId, Username: email, DeviceKey: s.deviceKey }));
+    const from = s.pool.calls.length;
+    const r = await acijsAuthenticate(newUser(), email, PASSWORD);
+    const pvs = s.pool.calls.slice(from).filter((c) => c.op === 'RespondToAuthChallenge' && c.req.ChallengeName === 'PASSWORD_VERIFIER');
+    assert.equal(pvs[0]?.req.ChallengeResponses.DEVICE_KEY, s.deviceKey, 'the first answer carried the stale key');
+    assert.equal(pvs[0]?.err?.code, 'ResourceNotFoundException', `got ${pvs[0]?.err?.code}: ${pvs[0]?.err?.message}`);
+    // Cognito's words (reported in amazon-cognito-identity-js #200 and the Amplify retry fixes); ACIJS only
+    // retries when the message mentions the device.
+    assert.equal(pvs[0].err.message, 'Device does not exist.');
+    assert.equal(pvs.length, 2, 'ACIJS answered the same challenge again without DEVICE_KEY');
+    assert.ok(!pvs[1].err, `the retry (same SECRET_BLOCK, DEVICE_KEY null) is accepted: ${pvs[1].err?.code} ${pvs[1].err?.message}`);
+    assert.equal(r.kind, 'totpRequired');
   });
 });

@@ -6,7 +6,7 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   SetUserPoolMfaConfigCommand, AssociateSoftwareTokenCommand, VerifySoftwareTokenCommand, SetUserMFAPreferenceCommand,
-  AdminListDevicesCommand,
+  AdminListDevicesCommand, AdminSetUserMFAPreferenceCommand,
 } from '@aws-sdk/client-cognito-identity-provider';
 import { Amplify } from 'aws-amplify';
 import {
@@ -319,5 +319,114 @@ describe('Amplify v6: remembered devices skip TOTP (ConfirmDevice, rememberDevic
     await nextTotpStep(t.endpoint);
     const out = await signIn({ username: email, password: PASSWORD });
     assert.equal(out.nextStep.signInStep, 'CONFIRM_SIGN_IN_WITH_TOTP_CODE');
+  });
+});
+
+describe('Amplify v6: TOTP setup during sign-in, SMS and e-mail MFA codes, MFA selection', () => {
+  const t = useTobira();
+  const s = {};
+  const phone = '+15555550199';
+  const configure = (poolId, clientId) => Amplify.configure({
+    Auth: { Cognito: { userPoolId: poolId, userPoolClientId: clientId, userPoolEndpoint: t.endpoint } },
+  });
+
+  before(async () => {
+    // Pool 1: MFA required, TOTP only -> MFA_SETUP for a user without MFA.
+    s.setupPool = await createEmailPool(t.client);
+    await t.client.send(new SetUserPoolMfaConfigCommand({
+      UserPoolId: s.setupPool, SoftwareTokenMfaConfiguration: { Enabled: true }, MfaConfiguration: 'ON',
+    }));
+    s.setupClient = (await createAppClient(t.client, s.setupPool, { secret: false, flows: ['ALLOW_USER_SRP_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH'] })).clientId;
+    s.setupEmail = randomEmail('amp-setup');
+    await adminCreateConfirmedUser(t.client, s.setupPool, s.setupEmail);
+
+    // Pool 2: MFA optional with SMS, TOTP and e-mail codes.
+    const sms = { SnsCallerArn: 'arn:aws:iam::123456789012:role/cognito-sms', ExternalId: 'tobira-tests', SnsRegion: 'us-east-1' };
+    s.mfaPool = await createEmailPool(t.client, {
+      UserPoolTier: 'ESSENTIALS', SmsConfiguration: sms,
+      EmailConfiguration: { EmailSendingAccount: 'DEVELOPER', From: 'no-reply@example.com', SourceArn: 'arn:aws:ses:us-east-1:123456789012:identity/example.com' },
+    });
+    await t.client.send(new SetUserPoolMfaConfigCommand({
+      UserPoolId: s.mfaPool, MfaConfiguration: 'OPTIONAL',
+      SoftwareTokenMfaConfiguration: { Enabled: true },
+      SmsMfaConfiguration: { SmsAuthenticationMessage: 'Your sign-in code is {####}', SmsConfiguration: sms },
+      EmailMfaConfiguration: { Message: 'Your sign-in code is {####}', Subject: 'Sign-in code' },
+    }));
+    s.mfaClient = (await createAppClient(t.client, s.mfaPool, { secret: false, flows: ['ALLOW_USER_SRP_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH'] })).clientId;
+    s.smsEmail = randomEmail('amp-sms');
+    await adminCreateConfirmedUser(t.client, s.mfaPool, s.smsEmail, PASSWORD, [
+      { Name: 'phone_number', Value: phone }, { Name: 'phone_number_verified', Value: 'true' },
+    ]);
+    s.mailEmail = randomEmail('amp-mail');
+    await adminCreateConfirmedUser(t.client, s.mfaPool, s.mailEmail);
+    await t.client.send(new AdminSetUserMFAPreferenceCommand({
+      UserPoolId: s.mfaPool, Username: s.smsEmail, SMSMfaSettings: { Enabled: true, PreferredMfa: true },
+    }));
+    await t.client.send(new AdminSetUserMFAPreferenceCommand({
+      UserPoolId: s.mfaPool, Username: s.mailEmail, EmailMfaSettings: { Enabled: true, PreferredMfa: true },
+    }));
+  });
+
+  it('MFA required and none set up: CONTINUE_SIGN_IN_WITH_TOTP_SETUP; confirmSignIn with the first code signs in', async () => {
+    configure(s.setupPool, s.setupClient);
+    const out = await signIn({ username: s.setupEmail, password: PASSWORD });
+    assert.equal(out.nextStep.signInStep, 'CONTINUE_SIGN_IN_WITH_TOTP_SETUP', JSON.stringify(out.nextStep));
+    const secret = out.nextStep.totpSetupDetails.sharedSecret;
+    assert.match(secret, /^[A-Z2-7]+=*$/);
+    const done = await confirmSignIn({ challengeResponse: await tobiraTotp(t.endpoint, secret) });
+    assert.equal(done.isSignedIn, true, JSON.stringify(done.nextStep));
+    assert.ok((await fetchAuthSession()).tokens?.accessToken);
+    const pref = await fetchMFAPreference();
+    assert.ok(pref.enabled?.includes('TOTP'), JSON.stringify(pref));
+    await signOut();
+    await nextTotpStep(t.endpoint);
+    const again = await signIn({ username: s.setupEmail, password: PASSWORD });
+    assert.equal(again.nextStep.signInStep, 'CONFIRM_SIGN_IN_WITH_TOTP_CODE');
+    const ok = await confirmSignIn({ challengeResponse: await tobiraTotp(t.endpoint, secret) });
+    assert.equal(ok.isSignedIn, true);
+    await signOut();
+  });
+
+  it('SMS MFA: CONFIRM_SIGN_IN_WITH_SMS_CODE with the code from the SMS inbox', async () => {
+    configure(s.mfaPool, s.mfaClient);
+    const before = (await readInbox(t.endpoint, s.mfaPool, phone)).filter((m) => m.code).length;
+    const out = await signIn({ username: s.smsEmail, password: PASSWORD });
+    assert.equal(out.nextStep.signInStep, 'CONFIRM_SIGN_IN_WITH_SMS_CODE', JSON.stringify(out.nextStep));
+    assert.equal(out.nextStep.codeDeliveryDetails.deliveryMedium, 'SMS');
+    const msg = await waitForMessage(t.endpoint, s.mfaPool, phone, { after: before, pred: (m) => m.code });
+    const done = await confirmSignIn({ challengeResponse: msg.code });
+    assert.equal(done.isSignedIn, true, JSON.stringify(done.nextStep));
+    await signOut();
+  });
+
+  it('e-mail MFA: CONFIRM_SIGN_IN_WITH_EMAIL_CODE with the code from the inbox', async () => {
+    configure(s.mfaPool, s.mfaClient);
+    const before = (await readInbox(t.endpoint, s.mfaPool, s.mailEmail)).filter((m) => m.code).length;
+    const out = await signIn({ username: s.mailEmail, password: PASSWORD });
+    assert.equal(out.nextStep.signInStep, 'CONFIRM_SIGN_IN_WITH_EMAIL_CODE', JSON.stringify(out.nextStep));
+    assert.equal(out.nextStep.codeDeliveryDetails.deliveryMedium, 'EMAIL');
+    const msg = await waitForMessage(t.endpoint, s.mfaPool, s.mailEmail, { after: before, pred: (m) => m.code });
+    assert.equal(msg.channel, 'EMAIL');
+    const done = await confirmSignIn({ challengeResponse: msg.code });
+    assert.equal(done.isSignedIn, true, JSON.stringify(done.nextStep));
+    await signOut();
+  });
+
+  it('SMS and e-mail enabled, none preferred: CONTINUE_SIGN_IN_WITH_MFA_SELECTION; choosing EMAIL sends the code', async () => {
+    configure(s.mfaPool, s.mfaClient);
+    await t.client.send(new AdminSetUserMFAPreferenceCommand({
+      UserPoolId: s.mfaPool, Username: s.smsEmail,
+      SMSMfaSettings: { Enabled: true, PreferredMfa: false }, EmailMfaSettings: { Enabled: true, PreferredMfa: false },
+    }));
+    const out = await signIn({ username: s.smsEmail, password: PASSWORD });
+    assert.equal(out.nextStep.signInStep, 'CONTINUE_SIGN_IN_WITH_MFA_SELECTION', JSON.stringify(out.nextStep));
+    assert.deepEqual([...out.nextStep.allowedMFATypes].sort(), ['EMAIL', 'SMS']);
+    const before = (await readInbox(t.endpoint, s.mfaPool, s.smsEmail)).filter((m) => m.code).length;
+    const next = await confirmSignIn({ challengeResponse: 'EMAIL' });
+    assert.equal(next.nextStep.signInStep, 'CONFIRM_SIGN_IN_WITH_EMAIL_CODE', JSON.stringify(next.nextStep));
+    const msg = await waitForMessage(t.endpoint, s.mfaPool, s.smsEmail, { after: before, pred: (m) => m.code && m.channel === 'EMAIL' });
+    const done = await confirmSignIn({ challengeResponse: msg.code });
+    assert.equal(done.isSignedIn, true, JSON.stringify(done.nextStep));
+    await signOut();
   });
 });
