@@ -109,15 +109,7 @@ mod tests {
     use super::*;
 
     fn default_policy() -> PasswordPolicy {
-        PasswordPolicy {
-            minimum_length: Some(8),
-            require_uppercase: Some(true),
-            require_lowercase: Some(true),
-            require_numbers: Some(true),
-            require_symbols: Some(true),
-            password_history_size: None,
-            temporary_password_validity_days: Some(7),
-        }
+        PasswordPolicy::cognito_default()
     }
 
     #[test]

@@ -31,6 +31,21 @@ pub struct PasswordPolicy {
     pub temporary_password_validity_days: Option<i64>,
 }
 
+impl PasswordPolicy {
+    /// What CreateUserPool sets when no policy is given.
+    pub fn cognito_default() -> PasswordPolicy {
+        PasswordPolicy {
+            minimum_length: Some(8),
+            require_uppercase: Some(true),
+            require_lowercase: Some(true),
+            require_numbers: Some(true),
+            require_symbols: Some(true),
+            password_history_size: None,
+            temporary_password_validity_days: Some(7),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Policies {
@@ -357,15 +372,7 @@ fn check_subset(field: &str, given: &Option<Vec<String>>, allowed: &[&str]) -> A
 /// Builds the settings Cognito keeps from a request, with every omitted setting at its default.
 fn settings_to_config(s: &PoolSettings, schema: Vec<SchemaAttribute>, prev: Option<&PoolConfig>) -> ApiResult<PoolConfig> {
     check_subset("autoVerifiedAttributes", &s.auto_verified_attributes, &["phone_number", "email"])?;
-    let mut pp = s.policies.as_ref().and_then(|p| p.password_policy.clone()).unwrap_or(PasswordPolicy {
-        minimum_length: Some(8),
-        require_uppercase: Some(true),
-        require_lowercase: Some(true),
-        require_numbers: Some(true),
-        require_symbols: Some(true),
-        password_history_size: None,
-        temporary_password_validity_days: Some(7),
-    });
+    let mut pp = s.policies.as_ref().and_then(|p| p.password_policy.clone()).unwrap_or_else(PasswordPolicy::cognito_default);
     let min = pp.minimum_length.unwrap_or(8);
     if !(6..=99).contains(&min) {
         return Err(ApiError::validation(&[format!(

@@ -824,18 +824,7 @@ impl Store {
             .bind(id_mac.to_vec())
             .fetch_optional(&self.write)
             .await?;
-        row.map(|r| {
-            Ok(SessionRow {
-                id_mac: r.try_get(0)?,
-                pool_id: r.try_get(1)?,
-                client_id: r.try_get(2)?,
-                username_key: r.try_get(3)?,
-                challenge: r.try_get(4)?,
-                payload: r.try_get(5)?,
-                expires: r.try_get(6)?,
-            })
-        })
-        .transpose()
+        row.map(|r| session_row(&r)).transpose()
     }
 
     /// Reads a session without consuming it.
@@ -844,18 +833,7 @@ impl Store {
             .bind(id_mac.to_vec())
             .fetch_optional(&self.read)
             .await?;
-        row.map(|r| {
-            Ok(SessionRow {
-                id_mac: r.try_get(0)?,
-                pool_id: r.try_get(1)?,
-                client_id: r.try_get(2)?,
-                username_key: r.try_get(3)?,
-                challenge: r.try_get(4)?,
-                payload: r.try_get(5)?,
-                expires: r.try_get(6)?,
-            })
-        })
-        .transpose()
+        row.map(|r| session_row(&r)).transpose()
     }
 
     /// Drops expired sessions and codes; returns how many rows went.
@@ -1107,5 +1085,17 @@ fn device_row(r: &AnyRow) -> StoreResult<DeviceRow> {
         modified: r.try_get(9)?,
         last_authenticated: r.try_get(10)?,
         last_ip: r.try_get(11)?,
+    })
+}
+
+fn session_row(r: &AnyRow) -> StoreResult<SessionRow> {
+    Ok(SessionRow {
+        id_mac: r.try_get(0)?,
+        pool_id: r.try_get(1)?,
+        client_id: r.try_get(2)?,
+        username_key: r.try_get(3)?,
+        challenge: r.try_get(4)?,
+        payload: r.try_get(5)?,
+        expires: r.try_get(6)?,
     })
 }
