@@ -174,6 +174,14 @@ pub struct Cli {
     /// Arguments for `perf record` (before -p).
     #[arg(long, default_value = "-F 999 -g", allow_hyphen_values = true)]
     perf_args: String,
+    /// Before each measured run, wait up to this many seconds for other processes on the machine
+    /// to use less than 0.2 cores (0 = don't wait).
+    #[arg(long, default_value_t = 20.0)]
+    quiet_wait: f64,
+    /// PostgreSQL store: do not run `ANALYZE` after seeding (by default the bench runs it through
+    /// psql, as autovacuum would after a bulk load; this server may have autovacuum off).
+    #[arg(long)]
+    no_pg_analyze: bool,
     /// Skip measuring the crypto floor.
     #[arg(long)]
     no_calibrate: bool,
@@ -399,7 +407,28 @@ async fn bench_store(cli: &Cli, store: &str, ep: &Endpoint, server_pid: Option<u
         access.push(r["AccessToken"].as_str().ok_or("sign-in returned no AccessToken")?.to_string());
         refresh.push(r["RefreshToken"].as_str().ok_or("sign-in returned no RefreshToken")?.to_string());
     }
+    let analyzed = if store == "postgres" && cli.endpoint.is_none() && !cli.no_pg_analyze {
+        let t = Instant::now();
+        let ok = std::process::Command::new("psql")
+            .args([cli.database_url.as_str(), "-qc", "ANALYZE"])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        let autovacuum = sys::cmd_out("psql", &["-Atc", "SHOW autovacuum", cli.database_url.as_str()], Path::new("."));
+        Some(if ok {
+            format!("ran `ANALYZE` after seeding ({:.1} s; server has autovacuum={autovacuum})", t.elapsed().as_secs_f64())
+        } else {
+            eprintln!("[{store}] warning: `psql … -c ANALYZE` failed; planner statistics may be stale");
+            "ANALYZE after seeding FAILED (psql missing?): planner statistics may be stale".to_string()
+        })
+    } else if store == "postgres" {
+        Some("no ANALYZE after seeding (--no-pg-analyze)".to_string())
+    } else {
+        None
+    };
     let setup = SetupStats {
+        analyzed,
         users: cli.users,
         seed_secs,
         seed_cpu,
@@ -464,6 +493,7 @@ async fn bench_store(cli: &Cli, store: &str, ep: &Endpoint, server_pid: Option<u
                 server_pid,
                 perf,
             };
+            wait_quiet(server_pid, cli.quiet_wait).await;
             let r = load::run(ep, w, &cfg).await?;
             eprintln!(
                 "[{store}] run {}/{} {:<32} {:>9.1} ops/s  p50 {:>7.2} ms  p95 {:>7.2} ms  p99 {:>7.2} ms  max {:.1} ms  ok {}  errors {}  tobira {:.2} + db {:.2} + client {:.2} cores{}",
@@ -494,6 +524,27 @@ async fn bench_store(cli: &Cli, store: &str, ep: &Endpoint, server_pid: Option<u
         }
     }
     Ok(StoreReport { store: store.to_string(), where_, setup, ops: summaries, cli_concurrency: cli.concurrency })
+}
+
+/// Waits (up to `max_secs`) until processes other than tobira, PostgreSQL and the bench use
+/// less than 0.2 cores, so that a run does not start in the middle of someone else's build.
+async fn wait_quiet(server_pid: Option<u32>, max_secs: f64) {
+    if max_secs <= 0.0 {
+        return;
+    }
+    let start = Instant::now();
+    loop {
+        let a = sys::CpuSnap::take(server_pid);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let other = sys::CpuUse::between(&a, &sys::CpuSnap::take(server_pid)).other_cores();
+        if other < 0.2 {
+            return;
+        }
+        if start.elapsed().as_secs_f64() >= max_secs {
+            eprintln!("  (other processes still use {other:.2} cores after {max_secs} s of waiting; measuring anyway)");
+            return;
+        }
+    }
 }
 
 /// One request of the operation must succeed (and ListUsers must find exactly its user).

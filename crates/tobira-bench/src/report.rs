@@ -25,6 +25,7 @@ pub struct Header {
     pub perf: bool,
     pub note: Option<String>,
     pub floor: Option<Floor>,
+    pub quiet_wait: f64,
 }
 
 impl Header {
@@ -45,6 +46,7 @@ impl Header {
             perf: cli.perf_dir.is_some(),
             note: cli.note.clone(),
             floor,
+            quiet_wait: cli.quiet_wait,
         }
     }
 
@@ -57,6 +59,8 @@ impl Header {
 }
 
 pub struct SetupStats {
+    /// PostgreSQL: whether planner statistics were refreshed after seeding.
+    pub analyzed: Option<String>,
     pub users: u64,
     pub seed_secs: f64,
     pub seed_cpu: CpuUse,
@@ -336,7 +340,13 @@ pub fn markdown(h: &Header, r: &StoreReport) -> String {
         "- Load: closed loop, {} keep-alive HTTP/1.1 connections on loopback = requests in flight (ListUsers also at 1), {} client thread(s); {} s warm-up + {} s measured, {} run(s) per op, medians shown (ops/s of each run in brackets)\n",
         r.cli_concurrency, h.client_threads, h.warmup, h.duration, h.repeat
     ));
+    if h.quiet_wait > 0.0 {
+        s.push_str(&format!("- Each run waited (≤ {} s) for other processes to use < 0.2 cores before starting\n", h.quiet_wait));
+    }
     s.push_str(&format!("- Seeding: {}\n", seed_line(&r.setup)));
+    if let Some(a) = &r.setup.analyzed {
+        s.push_str(&format!("- PostgreSQL statistics: {a}\n"));
+    }
     if let Some(f) = &h.floor {
         s.push_str(&format!("- {}\n", floor_line(f)));
     }
