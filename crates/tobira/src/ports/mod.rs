@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod delivery;
 pub mod random;
+pub mod triggers;
 
 pub use clock::{Clock, OffsetClock, SystemClock, TestClock};
 pub use delivery::{Delivery, DeliveryChannel, Inbox, InboxMessage, OutgoingMessage};
