@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::crypto::seal::MasterKey;
 use crate::ports::delivery::{SmtpSender, StandardDelivery};
+use crate::ports::triggers::StandardTriggers;
 use crate::ports::{Clock, Inbox, OffsetClock, SystemClock, SystemRandom};
 use crate::protocol::{self, AppState};
 use crate::service::Service;
@@ -15,6 +16,8 @@ use crate::store::Store;
 
 pub struct App {
     pub state: AppState,
+    /// The trigger functions' workers, stopped when the server stops.
+    pub triggers: Arc<StandardTriggers>,
 }
 
 impl App {
@@ -32,16 +35,13 @@ impl App {
             Some(c) => c.clone(),
             None => Arc::new(SystemClock),
         };
+        let triggers = Arc::new(StandardTriggers::new(config.functions.clone()));
         let config = Arc::new(config);
-        let service = Arc::new(Service::new(
-            store,
-            clock,
-            Arc::new(SystemRandom),
-            Arc::new(StandardDelivery { inbox: inbox.clone(), smtp }),
-            Arc::new(master),
-            config.clone(),
-        ));
-        Ok(App { state: AppState { service, inbox, test_clock, config } })
+        let service = Arc::new(
+            Service::new(store, clock, Arc::new(SystemRandom), Arc::new(StandardDelivery { inbox: inbox.clone(), smtp }), Arc::new(master), config.clone())
+                .with_triggers(triggers.clone()),
+        );
+        Ok(App { state: AppState { service, inbox, test_clock, config }, triggers })
     }
 
     /// Serves until `shutdown` resolves. Prints the listening line on stdout once bound.
@@ -75,6 +75,7 @@ impl App {
         let app = protocol::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string());
         purge.abort();
+        self.triggers.shutdown().await;
         result
     }
 }
@@ -100,4 +101,54 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down");
+}
+
+/// `tobira trigger`: fires a realistic event at a function and returns what it answered.
+pub async fn fire_trigger(args: crate::config::TriggerArgs) -> Result<String, String> {
+    use crate::ports::triggers::Triggers;
+    use crate::service::triggers::sample_event_parts;
+    let config = Config::resolve(args.serve)?;
+    let version = match args.lambda_version.as_str() {
+        "V1_0" => "1",
+        "V2_0" => "2",
+        "V3_0" => "3",
+        other => return Err(format!("--lambda-version must be V1_0, V2_0 or V3_0, not {other}")),
+    };
+    let arn = if args.function.starts_with("arn:") {
+        args.function.clone()
+    } else {
+        format!("arn:aws:lambda:{}:{}:function:{}", config.region, config.account_id, args.function)
+    };
+    let app = App::build(config).await?;
+    let service = app.state.service.clone();
+    let (pool_id, user) = match &args.pool {
+        Some(pool_id) => {
+            let pool = service.pool(pool_id).await.map_err(|e| e.message)?;
+            let user = match &args.user {
+                Some(name) => Some(service.find_user(&pool, name).await.map_err(|e| e.message)?.ok_or_else(|| format!("no user {name} in {pool_id}"))?),
+                None => None,
+            };
+            (pool_id.clone(), user)
+        }
+        None if args.user.is_some() => return Err("--user needs --pool".into()),
+        None => (format!("{}_EXAMPLE01", service.config.region), None),
+    };
+    let (request, response) = sample_event_parts(&args.source, user.as_ref(), version).ok_or_else(|| format!("unknown trigger source {}", args.source))?;
+    let event = serde_json::json!({
+        "version": version,
+        "region": crate::service::region_of_pool(&pool_id),
+        "userPoolId": pool_id,
+        "userName": user.as_ref().map(|u| u.username.clone()).unwrap_or_else(|| "2f8e4c6a-1b3d-4e5f-8a9b-0c1d2e3f4a5b".into()),
+        "callerContext": { "awsSdkVersion": "aws-sdk-unknown-unknown", "clientId": "CLIENT_ID_NOT_APPLICABLE" },
+        "triggerSource": args.source,
+        "request": request,
+        "response": response,
+    });
+    eprintln!("event: {}", serde_json::to_string_pretty(&event).unwrap_or_default());
+    let result = app.triggers.invoke(&arn, event, &args.source, &pool_id).await;
+    app.triggers.shutdown().await;
+    match result {
+        Ok(v) => Ok(serde_json::to_string_pretty(&v).unwrap_or_default()),
+        Err(e) => Err(format!("the function failed: {e}")),
+    }
 }

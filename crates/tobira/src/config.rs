@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
+use crate::ports::triggers::FunctionsConfig;
+
 #[derive(Debug, Parser)]
 #[command(name = "tobira", version, about = "A Cognito-compatible identity server")]
 pub struct Cli {
@@ -18,6 +20,28 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Fire a realistic trigger event at a function and print what it returned.
+    Trigger(TriggerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    /// The function: a name (as in a Lambda ARN) or a whole ARN.
+    pub function: String,
+    /// The trigger source, e.g. PreSignUp_SignUp or TokenGeneration_Authentication.
+    #[arg(long)]
+    pub source: String,
+    /// Take the pool id (and region) of the event from this pool.
+    #[arg(long)]
+    pub pool: Option<String>,
+    /// Fill userName and userAttributes from this user of --pool (read from the data directory).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// The event's PreTokenGeneration version (V1_0, V2_0), for TokenGeneration_* sources.
+    #[arg(long, default_value = "V1_0")]
+    pub lambda_version: String,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 #[derive(Debug, Args, Default)]
@@ -62,6 +86,12 @@ pub struct ServeArgs {
     /// Configuration file (default: ./tobira.toml if it exists).
     #[arg(long, env = "TOBIRA_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Where trigger functions live: a folder NAME/ per function (default ./functions).
+    #[arg(long, env = "TOBIRA_FUNCTIONS_DIR")]
+    pub functions_dir: Option<PathBuf>,
+    /// The Lambda Invoke API to send functions to that are found nowhere else.
+    #[arg(long, env = "TOBIRA_LAMBDA_ENDPOINT")]
+    pub lambda_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -88,7 +118,9 @@ pub struct FileConfig {
     pub smtp_url: Option<String>,
     pub smtp_from: Option<String>,
     pub test_clock: Option<bool>,
-    /// Later issues (trigger functions) add their own tables; tolerated here.
+    pub functions_dir: Option<PathBuf>,
+    pub lambda_endpoint: Option<String>,
+    /// `[functions.NAME]` tables: see [`FunctionsConfig::from_toml`].
     #[serde(default)]
     pub functions: Option<toml::Table>,
 }
@@ -108,6 +140,8 @@ pub struct Config {
     pub smtp_url: Option<String>,
     pub smtp_from: String,
     pub test_clock: bool,
+    /// How trigger functions are found and run.
+    pub functions: FunctionsConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9229";
@@ -144,6 +178,13 @@ impl Config {
             return Err(format!("account id {account_id:?} must be 12 digits"));
         }
         let public_url = args.public_url.or(file.public_url).map(|u| u.trim_end_matches('/').to_string());
+        let functions = FunctionsConfig::from_toml(
+            file.functions.as_ref(),
+            args.functions_dir.or(file.functions_dir).unwrap_or_else(|| PathBuf::from("functions")),
+            args.lambda_endpoint.or(file.lambda_endpoint),
+            &region,
+            &account_id,
+        )?;
         Ok(Config {
             listen: args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address")),
             data_dir,
@@ -157,6 +198,7 @@ impl Config {
             smtp_url: args.smtp_url.or(file.smtp_url),
             smtp_from: args.smtp_from.or(file.smtp_from).unwrap_or_else(|| "no-reply@verificationemail.com".into()),
             test_clock: args.test_clock || file.test_clock.unwrap_or(false),
+            functions,
         })
     }
 
@@ -176,6 +218,7 @@ impl Config {
             smtp_url: None,
             smtp_from: "no-reply@verificationemail.com".into(),
             test_clock: true,
+            functions: FunctionsConfig::default(),
         }
     }
 }

@@ -21,6 +21,11 @@ fn main() -> std::process::ExitCode {
                 let app = tobira::app::App::build(config).await?;
                 app.serve(tobira::app::shutdown_signal()).await
             }
+            Command::Trigger(args) => {
+                let out = tobira::app::fire_trigger(args).await?;
+                println!("{out}");
+                Ok(())
+            }
         }
     });
     match result {

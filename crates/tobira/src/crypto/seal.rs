@@ -240,6 +240,30 @@ fn to32(s: &[u8]) -> [u8; 32] {
 }
 
 /// HMAC-SHA256(key, msg).
+/// AES-256-GCM under a raw key: `nonce (12) ‖ ciphertext ‖ tag (16)`, no associated data. The
+/// format custom sender codes use, so a handler can decrypt them with any AES-GCM library.
+pub fn encrypt_with_key(key: &[u8; 32], nonce: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("32-byte key"));
+    let n: [u8; NONCE_LEN] = nonce.try_into().expect("12-byte nonce");
+    let mut buf = plaintext.to_vec();
+    k.seal_in_place_append_tag(Nonce::assume_unique_for_key(n), Aad::empty(), &mut buf).expect("seal");
+    let mut out = n.to_vec();
+    out.extend_from_slice(&buf);
+    out
+}
+
+/// Opens what [`encrypt_with_key`] made.
+pub fn decrypt_with_key(key: &[u8; 32], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    if sealed.len() < NONCE_LEN + 16 {
+        return Err(CryptoError("too short".into()));
+    }
+    let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("32-byte key"));
+    let n: [u8; NONCE_LEN] = sealed[..NONCE_LEN].try_into().expect("nonce");
+    let mut buf = sealed[NONCE_LEN..].to_vec();
+    let plain = k.open_in_place(Nonce::assume_unique_for_key(n), Aad::empty(), &mut buf).map_err(|_| CryptoError("cannot decrypt".into()))?;
+    Ok(plain.to_vec())
+}
+
 pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
     to32(hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), msg).as_ref())
 }

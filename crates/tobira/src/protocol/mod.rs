@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/_tobira/inbox", get(inbox))
         .route("/_tobira/clock", get(clock_get).post(clock_post))
         .route("/_tobira/health", get(|| async { "ok" }))
+        .route("/_tobira/invocations", get(invocations))
         .route("/{pool_id}/.well-known/jwks.json", get(jwks))
         .route("/{pool_id}/.well-known/openid-configuration", get(openid_configuration))
         .fallback(fallback)
@@ -116,6 +117,7 @@ fn ctx_for(headers: &HeaderMap, peer: Option<SocketAddr>, request_id: String) ->
         source_ip: peer.map(|p| p.ip().to_string()),
         user_agent: headers.get("user-agent").and_then(|h| h.to_str().ok()).map(str::to_string),
         request_id,
+        ..Ctx::default()
     }
 }
 
@@ -251,6 +253,18 @@ struct InboxQuery {
 async fn inbox(State(state): State<AppState>, Query(q): Query<InboxQuery>) -> Response {
     let messages = state.inbox.list(q.pool_id.as_deref(), q.username.as_deref());
     json_response(StatusCode::OK, &json!({ "messages": messages }), "application/json")
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InvocationsQuery {
+    pool_id: Option<String>,
+}
+
+/// Every trigger invocation tobira made (recent ones, oldest first), optionally for one pool.
+async fn invocations(State(state): State<AppState>, Query(q): Query<InvocationsQuery>) -> Response {
+    let list = state.service.triggers.invocations(q.pool_id.as_deref());
+    json_response(StatusCode::OK, &json!({ "invocations": list }), "application/json")
 }
 
 async fn clock_get(State(state): State<AppState>) -> Response {

@@ -1,8 +1,11 @@
 //! One-time codes (sign-up confirmation, password reset, attribute verification) and the
 //! messages that carry them. Codes are stored only as MACs under the master key.
 
+use serde_json::{json, Value};
+
 use super::pools::PoolConfig;
-use super::Service;
+use super::triggers::{self, Trigger};
+use super::{Ctx, Pool, Service};
 use crate::crypto::seal;
 use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::ports::random::numeric_code;
@@ -10,6 +13,13 @@ use crate::ports::{DeliveryChannel, OutgoingMessage};
 use crate::store::{CodeRow, UserRow};
 
 pub const MAX_CODE_ATTEMPTS: i64 = 5;
+
+/// What a CustomMessage trigger answered.
+struct CustomText {
+    sms_message: Option<String>,
+    email_message: Option<String>,
+    email_subject: Option<String>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -48,9 +58,11 @@ impl Service {
 
     /// Makes a code for `user`, stores it (replacing an earlier one) and delivers it to `attr`
     /// (`email` or `phone_number`). `payload` rides along (e.g. a pending attribute value).
+    /// `message_purpose` names the message for CustomMessage (its `_Source` suffix).
     pub async fn send_code(
         &self,
-        pool: &PoolConfig,
+        ctx: &Ctx,
+        pool: &Pool,
         user: &UserRow,
         purpose: Purpose,
         attr: &str,
@@ -74,13 +86,18 @@ impl Service {
                 attempts: 0,
             })
             .await?;
-        let (subject, message) = render_verification(pool, attr, &code, &user.username);
-        self.deliver(user, attr, destination, subject, message, Some(code), if message_purpose.is_empty() { purpose.label() } else { message_purpose }).await;
-        Ok(())
+        let (subject, message) = render_verification(&pool.config, attr, &code, &user.username);
+        let label = if message_purpose.is_empty() { purpose.label() } else { message_purpose };
+        self.deliver(ctx, pool, user, attr, destination, subject, message, Some(code), label).await
     }
 
+    /// Sends a message carrying `code` to `destination`: through the pool's custom sender when it
+    /// has one for the channel, else with the text its CustomMessage trigger gives (if any), else
+    /// as rendered from the pool's templates.
     pub async fn deliver(
         &self,
+        ctx: &Ctx,
+        pool: &Pool,
         user: &UserRow,
         attr: &str,
         destination: &str,
@@ -88,8 +105,29 @@ impl Service {
         message: String,
         code: Option<String>,
         purpose: &'static str,
-    ) {
-        let channel = if attr == "email" { DeliveryChannel::Email } else { DeliveryChannel::Sms };
+    ) -> ApiResult<()> {
+        let email = attr == "email";
+        let source = match purpose {
+            "SMS_MFA" | "EMAIL_OTP" | "SMS_OTP" => "Authentication",
+            other => other,
+        };
+        if self.custom_send(ctx, pool, user, email, source, code.as_deref()).await {
+            return Ok(());
+        }
+        let (mut subject, mut message) = (subject, message);
+        if let Some(custom) = self.custom_message(ctx, pool, user, source, code.as_deref()).await? {
+            if email {
+                if let Some(m) = custom.email_message {
+                    message = m;
+                }
+                if let Some(s) = custom.email_subject {
+                    subject = Some(s);
+                }
+            } else if let Some(m) = custom.sms_message {
+                message = m;
+            }
+        }
+        let channel = if email { DeliveryChannel::Email } else { DeliveryChannel::Sms };
         self.delivery
             .deliver(
                 OutgoingMessage {
@@ -105,6 +143,45 @@ impl Service {
                 self.now(),
             )
             .await;
+        Ok(())
+    }
+
+    /// The CustomMessage trigger's texts, placeholders filled in.
+    async fn custom_message(&self, ctx: &Ctx, pool: &Pool, user: &UserRow, source: &str, code: Option<&str>) -> ApiResult<Option<CustomText>> {
+        if triggers::configured(&pool.config.lambda_config, Trigger::CustomMessage).is_none() {
+            return Ok(None);
+        }
+        let invitation = source == "AdminCreateUser";
+        let request = triggers::with_metadata(
+            json!({
+                "userAttributes": triggers::event_attributes(user),
+                "codeParameter": "{####}",
+                "linkParameter": "{##Click Here##}",
+                "usernameParameter": if invitation { json!("{username}") } else { Value::Null },
+            }),
+            ctx,
+        );
+        let response = json!({ "smsMessage": null, "emailMessage": null, "emailSubject": null });
+        let source = format!("CustomMessage_{source}");
+        let Some(r) = self.fire(ctx, pool, Trigger::CustomMessage, &source, &user.username, request, response).await? else { return Ok(None) };
+        let text = |k: &str| -> ApiResult<Option<String>> {
+            match r.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if s.is_empty() => Ok(None),
+                Some(Value::String(s)) => Ok(Some(fill(s, code.unwrap_or_default(), &user.username).replace("{##Click Here##}", "Click Here"))),
+                Some(_) => Err(triggers::unrecognizable()),
+            }
+        };
+        let out = CustomText { sms_message: text("smsMessage")?, email_message: text("emailMessage")?, email_subject: text("emailSubject")? };
+        for m in [&out.sms_message, &out.email_message].into_iter().flatten() {
+            if code.is_some() && !m.contains(code.unwrap_or_default()) {
+                return Err(ApiError::new(ErrorKind::InvalidLambdaResponse, "Invalid CustomMessage lambda response: the message must contain the {####} placeholder."));
+            }
+        }
+        if out.sms_message.as_ref().is_some_and(|m| m.chars().count() > 140) || out.email_message.as_ref().is_some_and(|m| m.chars().count() > 20_000) {
+            return Err(ApiError::new(ErrorKind::InvalidLambdaResponse, "Invalid CustomMessage lambda response: the message is too long."));
+        }
+        Ok(Some(out))
     }
 
     /// Checks a code; on success it is consumed and its payload `(attr, value)` returned.

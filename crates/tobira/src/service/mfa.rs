@@ -367,7 +367,7 @@ impl Service {
     }
 
     /// Issues an MFA challenge (sending the code for SMS and e-mail).
-    pub(super) async fn mfa_challenge(&self, pool: &Pool, client: &Client, user: &UserRow, mut flow: Flow, name: &str) -> ApiResult<Value> {
+    pub(super) async fn mfa_challenge(&self, ctx: &Ctx, pool: &Pool, client: &Client, user: &UserRow, mut flow: Flow, name: &str) -> ApiResult<Value> {
         let mut params = Map::new();
         match name {
             SMS_MFA | EMAIL_OTP | "SMS_OTP" => {
@@ -390,7 +390,7 @@ impl Service {
                     "SMS_OTP" => "SMS_OTP",
                     _ => "EMAIL_OTP",
                 };
-                self.deliver(user, attr, &dest, subject, message, Some(code), purpose).await;
+                self.deliver(ctx, pool, user, attr, &dest, subject, message, Some(code), purpose).await?;
                 params.insert("CODE_DELIVERY_DELIVERY_MEDIUM".into(), json!(if sms { "SMS" } else { "EMAIL" }));
                 params.insert("CODE_DELIVERY_DESTINATION".into(), json!(attrs::mask(attr, &dest)));
             }
@@ -476,8 +476,7 @@ impl Service {
         if !extra.mfa_list.iter().any(|m| m == answer) {
             return Err(ApiError::invalid_parameter(format!("Invalid MFA type {answer}.")));
         }
-        let _ = ctx;
-        self.mfa_challenge(pool, client, &user, flow, answer).await
+        self.mfa_challenge(ctx, pool, client, &user, flow, answer).await
     }
 
     pub(super) async fn answer_mfa_setup(&self, ctx: &Ctx, pool: &Pool, client: &Client, session: &str) -> ApiResult<Value> {

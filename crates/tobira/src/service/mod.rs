@@ -7,17 +7,21 @@
 
 pub mod attributes;
 pub mod clients;
+pub mod custom_auth;
 pub mod codes;
 pub mod devices;
 pub mod events;
 pub mod filter;
 pub mod groups;
 pub mod mfa;
+pub mod migration;
 pub mod password;
 pub mod pools;
 pub mod signin;
 pub mod srp_auth;
+pub mod token_triggers;
 pub mod tokens;
+pub mod triggers;
 pub mod user_auth;
 pub mod users;
 
@@ -28,6 +32,7 @@ use crate::config::{Config, IssuerForm};
 use crate::crypto::jwt::RsaSigningKey;
 use crate::crypto::seal::MasterKey;
 use crate::error::{ApiError, ApiResult, ErrorKind};
+use crate::ports::triggers::Triggers;
 use crate::ports::{Clock, Delivery, Random};
 use crate::store::{ClientRow, PoolRow, Store, StoreError, UserRow};
 
@@ -44,6 +49,25 @@ pub struct Ctx {
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: String,
+    /// The operation's ClientMetadata, for the triggers it fires.
+    pub client_metadata: Option<HashMap<String, String>>,
+    /// The metadata came with InitiateAuth: triggers see it as `validationData` (pre
+    /// authentication, user migration) and not as `clientMetadata`.
+    pub metadata_from_initiate: bool,
+    /// The app client the operation came through, when it names one (triggers' callerContext).
+    pub client_id: Option<String>,
+}
+
+impl Ctx {
+    /// This context with an operation's ClientMetadata.
+    pub fn with_metadata(&self, metadata: Option<&HashMap<String, String>>, from_initiate: bool) -> Ctx {
+        Ctx { client_metadata: metadata.cloned(), metadata_from_initiate: from_initiate, ..self.clone() }
+    }
+
+    /// This context for an operation made through `client_id`.
+    pub fn for_client(&self, client_id: &str) -> Ctx {
+        Ctx { client_id: Some(client_id.to_string()), ..self.clone() }
+    }
 }
 
 /// The per-pool signing keys, parsed once and kept.
@@ -59,6 +83,7 @@ pub struct Service {
     pub delivery: Arc<dyn Delivery>,
     pub master: Arc<MasterKey>,
     pub config: Arc<Config>,
+    pub triggers: Arc<dyn Triggers>,
     keys: RwLock<HashMap<String, Arc<PoolKeys>>>,
     /// Parsed pool settings by pool id, with the text they were parsed from. The row is still
     /// read on every call (another process may have changed it); only the parsing is saved.
@@ -86,7 +111,23 @@ impl Service {
         master: Arc<MasterKey>,
         config: Arc<Config>,
     ) -> Self {
-        Service { store, clock, random, delivery, master, config, keys: RwLock::new(HashMap::new()), pool_configs: RwLock::new(HashMap::new()) }
+        Service {
+            store,
+            clock,
+            random,
+            delivery,
+            master,
+            config,
+            triggers: Arc::new(crate::ports::triggers::FakeTriggers::new()),
+            keys: RwLock::new(HashMap::new()),
+            pool_configs: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The same service reaching trigger functions through `triggers`.
+    pub fn with_triggers(mut self, triggers: Arc<dyn Triggers>) -> Self {
+        self.triggers = triggers;
+        self
     }
 
     pub fn now(&self) -> i64 {

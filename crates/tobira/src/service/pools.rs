@@ -429,7 +429,7 @@ fn settings_to_config(s: &PoolSettings, schema: Vec<SchemaAttribute>, prev: Opti
     acuc.unused_account_validity_days = Some(days);
     let mut email_conf = s.email_configuration.clone().unwrap_or_default();
     email_conf.entry("EmailSendingAccount").or_insert_with(|| json!("COGNITO_DEFAULT"));
-    let lambda = s.lambda_config.clone().unwrap_or_default();
+    let lambda = super::triggers::normalize_lambda_config(s.lambda_config.clone().unwrap_or_default())?;
     let prev_uc = prev.and_then(|p| p.username_configuration.clone());
     Ok(PoolConfig {
         policies: Policies { password_policy: Some(pp), sign_in_policy: s.policies.as_ref().and_then(|p| p.sign_in_policy.clone()) },

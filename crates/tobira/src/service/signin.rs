@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::attributes as attrs;
+use super::triggers::Trigger;
 use super::password::{check_policy, check_shape, PolicyWording};
 use super::users::{CONFIRMED, FORCE_CHANGE_PASSWORD};
 #[allow(unused_imports)]
@@ -18,7 +19,7 @@ use crate::store::{SessionRow, UserRow};
 
 /// Where a sign-in stands between challenges; kept (as JSON) in its session.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct Flow {
     /// The AuthFlow that started it.
     pub flow: String,
@@ -42,6 +43,22 @@ pub struct Flow {
     pub totp_verified: bool,
     /// When the session expires (epoch ms), kept so a retried step keeps the same deadline.
     pub expires: i64,
+    /// The NEW_PASSWORD_REQUIRED challenge was answered (tokens come from TokenGeneration_NewPasswordChallenge).
+    pub new_password: bool,
+    /// CUSTOM_AUTH: the challenges so far, as DefineAuthChallenge sees them.
+    pub custom: Vec<CustomStep>,
+    /// CUSTOM_AUTH: what CreateAuthChallenge gave for the open challenge.
+    pub private_params: Option<Value>,
+    pub challenge_metadata: Option<String>,
+}
+
+/// One entry of a custom authentication's `session`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomStep {
+    pub challenge_name: String,
+    pub challenge_result: bool,
+    pub challenge_metadata: Option<String>,
 }
 
 /// After this many failures in a row, each further failure locks the user for 2^(n-5) s.
@@ -115,6 +132,7 @@ impl Service {
         if input.auth_flow.starts_with("ADMIN_") {
             return Err(ApiError::invalid_parameter("Initiate Auth method not supported."));
         }
+        let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), true).for_client(&client.row.id);
         self.start(ctx, &pool, &client, &input.auth_flow, input.auth_parameters.unwrap_or_default(), false).await
     }
 
@@ -125,6 +143,7 @@ impl Service {
         if input.auth_flow == "USER_PASSWORD_AUTH" {
             return Err(ApiError::invalid_parameter("Initiate Auth method not supported."));
         }
+        let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), true).for_client(&client.row.id);
         self.start(ctx, &pool, &client, &input.auth_flow, input.auth_parameters.unwrap_or_default(), true).await
     }
 
@@ -145,7 +164,8 @@ impl Service {
                     .await
                     .map(|r| json!({ "ChallengeParameters": {}, "AuthenticationResult": r }))
             }
-            "USER_SRP_AUTH" => self.srp_start(pool, client, &p, flow).await,
+            "USER_SRP_AUTH" => self.srp_start(ctx, pool, client, &p, flow).await,
+            "CUSTOM_AUTH" => self.custom_start(ctx, pool, client, &p).await,
             "USER_AUTH" => self.user_auth_start(ctx, pool, client, &p).await,
             other => Err(ApiError::invalid_parameter(format!("{other} is not supported by this server yet."))),
         }
@@ -168,10 +188,14 @@ impl Service {
     }
 
     pub(super) async fn password_sign_in(&self, ctx: &Ctx, pool: &Pool, client: &Client, username: &str, password: &str, flow_name: &str, device_key: Option<&str>) -> ApiResult<Value> {
+        let flow = Flow { flow: flow_name.to_string(), device_key: device_key.map(str::to_string), ..Flow::default() };
         let Some(user) = self.find_user(pool, username).await? else {
+            if let Some(user) = self.migrate_user(ctx, pool, client, username, Some(password)).await? {
+                return self.after_password_proof(ctx, pool, client, user, flow).await;
+            }
             return Err(if client.config.prevent_user_existence_errors() { incorrect() } else { ApiError::user_not_found() });
         };
-        let flow = Flow { flow: flow_name.to_string(), device_key: device_key.map(str::to_string), ..Flow::default() };
+        self.pre_authentication(ctx, pool, &user).await?;
         if user.locked_until > self.now() {
             self.record_auth_event(ctx, pool, client, &user, &flow, Some("Password"), false).await;
             return Err(ApiError::not_authorized("Password attempts exceeded"));
@@ -280,11 +304,20 @@ impl Service {
         }
         if !flow.mfa_done {
             if let Some(name) = self.mfa_needed(pool, &user) {
-                return self.mfa_challenge(pool, client, &user, flow, &name).await;
+                return self.mfa_challenge(ctx, pool, client, &user, flow, &name).await;
             }
         }
         let existing = if flow.device_done { flow.device_key.clone() } else { None };
-        let result = self.issue_tokens(ctx, pool, client, &user, existing.as_deref()).await?;
+        let new_device_used = existing.is_none() && pool.config.device_configuration.is_some();
+        self.notify(ctx, pool, Trigger::PostAuthentication, "PostAuthentication_Authentication", &user, Some(("newDeviceUsed", json!(new_device_used)))).await?;
+        let source = if flow.device_done && existing.is_some() {
+            "TokenGeneration_AuthenticateDevice"
+        } else if flow.new_password {
+            "TokenGeneration_NewPasswordChallenge"
+        } else {
+            "TokenGeneration_Authentication"
+        };
+        let result = self.issue_tokens(ctx, pool, client, &user, existing.as_deref(), source).await?;
         self.record_auth_event(ctx, pool, client, &user, &flow, None, true).await;
         Ok(json!({ "ChallengeParameters": {}, "AuthenticationResult": result }))
     }
@@ -294,12 +327,14 @@ impl Service {
     pub async fn respond_to_auth_challenge(&self, ctx: &Ctx, input: RespondToAuthChallengeInput) -> ApiResult<Value> {
         let client = self.client(&input.client_id).await?;
         let pool = self.pool(&client.row.pool_id).await?;
+        let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false).for_client(&client.row.id);
         self.respond(ctx, &pool, &client, &input.challenge_name, input.session.as_deref(), input.challenge_responses.unwrap_or_default()).await
     }
 
     pub async fn admin_respond_to_auth_challenge(&self, ctx: &Ctx, input: AdminRespondToAuthChallengeInput) -> ApiResult<Value> {
         let pool = self.pool(&input.user_pool_id).await?;
         let client = self.client_in_pool(&pool.row.id, &input.client_id).await?;
+        let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false).for_client(&client.row.id);
         self.respond(ctx, &pool, &client, &input.challenge_name, input.session.as_deref(), input.challenge_responses.unwrap_or_default()).await
     }
 
@@ -350,7 +385,11 @@ impl Service {
                 self.check_session_client(session, client).await?;
                 self.answer_select_challenge(ctx, pool, client, session, &r).await
             }
-            "CUSTOM_CHALLENGE" | "ADMIN_NO_SRP_AUTH" | "WEB_AUTHN" | "PASSWORD" | "PASSWORD_SRP" => {
+            "CUSTOM_CHALLENGE" => {
+                self.check_session_client(session, client).await?;
+                self.answer_custom_challenge(ctx, pool, client, session, &r).await
+            }
+            "ADMIN_NO_SRP_AUTH" | "WEB_AUTHN" | "PASSWORD" | "PASSWORD_SRP" => {
                 Err(ApiError::invalid_parameter(format!("{challenge} is not supported by this server yet.")))
             }
             other => Err(ApiError::validation(&[format!(
@@ -408,7 +447,9 @@ impl Service {
                 Ok(u)
             })
             .await?;
-        self.next_step(ctx, pool, client, user, flow.clone()).await
+        let mut flow = flow.clone();
+        flow.new_password = true;
+        self.next_step(ctx, pool, client, user, flow).await
     }
 }
 
@@ -420,4 +461,19 @@ fn check_flow_name(flow: &str) -> ApiResult<()> {
         "Value '{flow}' at 'authFlow' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
         AUTH_FLOWS.join(", ")
     )]))
+}
+
+impl Service {
+    /// PreAuthentication, when the pool has it: InitiateAuth's ClientMetadata arrives as
+    /// `validationData`.
+    pub(super) async fn pre_authentication(&self, ctx: &Ctx, pool: &Pool, user: &UserRow) -> ApiResult<()> {
+        if super::triggers::configured(&pool.config.lambda_config, Trigger::PreAuthentication).is_none() {
+            return Ok(());
+        }
+        let request = json!({
+            "userAttributes": super::triggers::event_attributes(user),
+            "validationData": ctx.initiate_metadata().unwrap_or(Value::Null),
+        });
+        self.fire(ctx, pool, Trigger::PreAuthentication, "PreAuthentication_Authentication", &user.username, request, json!({})).await.map(|_| ())
+    }
 }

@@ -26,14 +26,16 @@ fn b64() -> base64::engine::GeneralPurpose {
 }
 
 impl Service {
-    pub(super) async fn srp_start(&self, pool: &Pool, client: &Client, p: &HashMap<String, String>, flow_name: &str) -> ApiResult<Value> {
+    pub(super) async fn srp_start(&self, ctx: &Ctx, pool: &Pool, client: &Client, p: &HashMap<String, String>, flow_name: &str) -> ApiResult<Value> {
         let username = p.get("USERNAME").ok_or_else(|| ApiError::invalid_parameter("Missing required parameter USERNAME"))?;
         self.check_secret_hash(client, username, p.get("SECRET_HASH").map(String::as_str))?;
-        self.srp_start_checked(pool, client, p, flow_name).await
+        self.srp_start_checked(ctx, pool, client, p, Flow { flow: flow_name.to_string(), ..Flow::default() }, true).await
     }
 
-    /// USER_SRP_AUTH once the caller's secret hash (if any) has been checked.
-    pub(super) async fn srp_start_checked(&self, pool: &Pool, client: &Client, p: &HashMap<String, String>, flow_name: &str) -> ApiResult<Value> {
+    /// USER_SRP_AUTH once the caller's secret hash (if any) has been checked. `base` is the flow
+    /// the challenge continues (CUSTOM_AUTH carries its history); `pre_auth` fires the pre
+    /// authentication trigger (not again inside a custom authentication).
+    pub(super) async fn srp_start_checked(&self, ctx: &Ctx, pool: &Pool, client: &Client, p: &HashMap<String, String>, base: Flow, pre_auth: bool) -> ApiResult<Value> {
         use base64::Engine;
         let username = p.get("USERNAME").ok_or_else(|| ApiError::invalid_parameter("Missing required parameter USERNAME"))?;
         let a_hex = p.get("SRP_A").ok_or_else(|| ApiError::invalid_parameter("Missing required parameter SRP_A"))?;
@@ -44,6 +46,9 @@ impl Service {
         }
         let big_a = srp::from_hex(a_hex).ok_or_else(|| ApiError::invalid_parameter("SRP_A is not valid hex."))?;
         let user = self.find_user(pool, username).await?;
+        if let (Some(u), true) = (&user, pre_auth) {
+            self.pre_authentication(ctx, pool, u).await?;
+        }
         let (user_id, salt, verifier, username_key) = match &user {
             Some(u) => {
                 let (salt, v) = self.verifier(u)?.ok_or_else(|| ApiError::not_authorized("Incorrect username or password."))?;
@@ -67,13 +72,12 @@ impl Service {
         let block_b64 = b64().encode(&block);
         let sealed_key = self.master.seal(b"srp-session-key", &key);
         let flow = Flow {
-            flow: flow_name.to_string(),
             device_key: p.get("DEVICE_KEY").cloned(),
             srp_key: Some(b64().encode(sealed_key)),
             user_id: Some(user_id.clone()),
             decoy: user.is_none(),
             expires: self.now() + client.config.auth_session_validity.unwrap_or(3) * 60_000,
-            ..Flow::default()
+            ..base
         };
         if let (Some(dk), Some(u)) = (&flow.device_key, &user) {
             match self.store.get_device(dk).await? {
@@ -195,6 +199,11 @@ impl Service {
                     return Err(ApiError::not_authorized("Temporary password has expired and must be reset by an administrator."));
                 }
                 self.new_password_challenge(pool, client, &user, &flow).await
+            }
+            _ if flow.flow == "CUSTOM_AUTH" => {
+                let mut flow = flow;
+                flow.custom.push(super::signin::CustomStep { challenge_name: "PASSWORD_VERIFIER".into(), challenge_result: true, challenge_metadata: None });
+                self.custom_define(ctx, pool, client, user, flow, None).await
             }
             _ => self.next_step(ctx, pool, client, user, flow).await,
         }

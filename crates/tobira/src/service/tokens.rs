@@ -88,6 +88,7 @@ impl Service {
         auth_time: i64,
         origin_jti: &str,
         device_key: Option<&str>,
+        source: &str,
     ) -> ApiResult<Minted> {
         let keys = self.keys(&pool.row)?;
         let groups = self.store.groups_of(&pool.row.id, &user.username_key).await?;
@@ -95,6 +96,7 @@ impl Service {
         sorted.sort_by(|a, b| a.precedence.unwrap_or(i64::MAX).cmp(&b.precedence.unwrap_or(i64::MAX)).then(a.name.cmp(&b.name)));
         let group_names: Vec<String> = sorted.iter().map(|g| g.name.clone()).collect();
         let (roles, preferred) = role_claims(&sorted);
+        let overrides = self.pre_token_generation(ctx, pool, user, &group_names, &roles, preferred.as_deref(), source).await?;
         let now = self.now() / 1000;
         let iss = self.issuer(ctx, &pool.row.id);
         let event_id = uuid_v4(self.random.as_ref());
@@ -153,13 +155,16 @@ impl Service {
         i.insert("iat".into(), json!(now));
         i.insert("jti".into(), json!(uuid_v4(self.random.as_ref())));
 
+        if let Some(o) = overrides {
+            o.apply(&mut i, &mut a);
+        }
         Ok(Minted { access: keys.access.sign(&a), id: keys.id.sign(&i), expires_in: client.config.access_validity_secs() })
     }
 
     /// A new sign-in: a new token family with its refresh token.
     /// `device_key`: the remembered device this sign-in proved; without one, a pool that
     /// tracks devices gets a new device and the result carries NewDeviceMetadata.
-    pub async fn issue_tokens(&self, ctx: &Ctx, pool: &Pool, client: &Client, user: &UserRow, device_key: Option<&str>) -> ApiResult<Value> {
+    pub async fn issue_tokens(&self, ctx: &Ctx, pool: &Pool, client: &Client, user: &UserRow, device_key: Option<&str>, source: &str) -> ApiResult<Value> {
         let new_device = match device_key {
             Some(_) => None,
             None => self.new_device(ctx, pool, user).await?,
@@ -183,7 +188,7 @@ impl Service {
                 device_key: device_key.map(str::to_string),
             })
             .await?;
-        let m = self.mint(ctx, pool, client, user, auth_time, &origin_jti, device_key).await?;
+        let m = self.mint(ctx, pool, client, user, auth_time, &origin_jti, device_key, source).await?;
         let mut out = json!({
             "AccessToken": m.access,
             "ExpiresIn": m.expires_in,
@@ -227,7 +232,7 @@ impl Service {
         if !user.enabled {
             return Err(ApiError::not_authorized("User is disabled."));
         }
-        let m = self.mint(ctx, pool, client, &user, row.auth_time, &row.origin_jti, row.device_key.as_deref()).await?;
+        let m = self.mint(ctx, pool, client, &user, row.auth_time, &row.origin_jti, row.device_key.as_deref(), "TokenGeneration_RefreshTokens").await?;
         Ok(json!({ "AccessToken": m.access, "ExpiresIn": m.expires_in, "TokenType": "Bearer", "IdToken": m.id }))
     }
 

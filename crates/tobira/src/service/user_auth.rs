@@ -77,7 +77,7 @@ impl Service {
                 let mut q = p.clone();
                 q.insert("USERNAME".into(), user.username.clone());
                 q.remove("SECRET_HASH");
-                let mut out = self.srp_start_checked(pool, client, &q, "USER_AUTH").await?;
+                let mut out = self.srp_start_checked(ctx, pool, client, &q, Flow { flow: "USER_AUTH".into(), ..Flow::default() }, true).await?;
                 out["ChallengeName"] = json!("PASSWORD_VERIFIER");
                 Ok(out)
             }
@@ -86,7 +86,7 @@ impl Service {
                     return Err(ApiError::not_authorized("User is disabled."));
                 }
                 let flow = Flow { flow: "USER_AUTH".into(), device_key: p.get("DEVICE_KEY").cloned(), ..Flow::default() };
-                self.mfa_challenge(pool, client, &user, flow, factor).await
+                self.mfa_challenge(ctx, pool, client, &user, flow, factor).await
             }
             other => Err(ApiError::invalid_parameter(format!("The challenge {other} is not available for this user."))),
         }

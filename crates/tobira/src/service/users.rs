@@ -10,6 +10,7 @@ use super::attributes::{self as attrs, AttributeType, Attrs};
 use super::codes::{render_invitation, Purpose};
 use super::password::{check_policy, check_shape, PolicyWording};
 use super::pools::{decode_token, encode_token};
+use super::triggers::{self, pairs_to_map, Trigger};
 use super::{epoch, filter, Ctx, Pool, Service};
 use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::ports::random::uuid_v4;
@@ -351,9 +352,10 @@ impl Service {
 
     // ------------------------------------------------------------ sign-up
 
-    pub async fn sign_up(&self, _ctx: &Ctx, input: SignUpInput) -> ApiResult<Value> {
+    pub async fn sign_up(&self, ctx: &Ctx, input: SignUpInput) -> ApiResult<Value> {
         let client = self.client(&input.client_id).await?;
         let pool = self.pool(&client.row.pool_id).await?;
+        let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false).for_client(&client.row.id);
         self.check_secret_hash(&client, &input.username, input.secret_hash.as_deref())?;
         if pool.config.admin_create_user_config.allow_admin_create_user_only == Some(true) {
             return Err(ApiError::not_authorized("SignUp is not permitted for this user pool"));
@@ -378,6 +380,8 @@ impl Service {
         };
         attrs::check_verified_flags(&given)?;
         attrs::require_all(&pool.config, &given)?;
+        let validation = validation_map(input.validation_data.as_deref());
+        let answer = self.pre_sign_up(ctx, &pool, "PreSignUp_SignUp", &username, &given, validation).await?;
         // Cognito adds the verified flags as "false" for a new e-mail or phone.
         let mut a: Attrs = vec![("sub".into(), sub.clone())];
         for (n, v) in given {
@@ -388,13 +392,19 @@ impl Service {
                 attrs::set(&mut a, &format!("{attr}_verified"), "false");
             }
         }
+        if answer.auto_verify_email && attrs::get(&a, "email").is_some() {
+            attrs::set(&mut a, "email_verified", "true");
+        }
+        if answer.auto_verify_phone && attrs::get(&a, "phone_number").is_some() {
+            attrs::set(&mut a, "phone_number_verified", "true");
+        }
         let now = self.now();
         let mut user = UserRow {
             pool_id: pool.row.id.clone(),
             username_key: pool.config.username_key(&username),
             username,
             sub: sub.clone(),
-            status: UNCONFIRMED.into(),
+            status: if answer.auto_confirm { CONFIRMED.into() } else { UNCONFIRMED.into() },
             enabled: true,
             created: now,
             modified: now,
@@ -413,18 +423,23 @@ impl Service {
             Err(StoreError::Duplicate(what)) => return Err(duplicate_error(&pool, &what)),
             Err(e) => return Err(e.into()),
         }
-        let mut out = json!({ "UserConfirmed": false, "UserSub": sub });
+        let mut out = json!({ "UserConfirmed": answer.auto_confirm, "UserSub": sub });
+        if answer.auto_confirm {
+            self.notify(ctx, &pool, Trigger::PostConfirmation, "PostConfirmation_ConfirmSignUp", &user, None).await?;
+            return Ok(out);
+        }
         let auto: Vec<&str> = ["email", "phone_number"].into_iter().filter(|a| pool.config.auto_verified().iter().any(|x| x == a)).collect();
         if let Some((attr, dest)) = Self::code_destination(&user, &auto, false) {
-            self.send_code(&pool.config, &user, Purpose::SignUp, &attr, &dest, None, "SignUp").await?;
+            self.send_code(ctx, &pool, &user, Purpose::SignUp, &attr, &dest, None, "SignUp").await?;
             out["CodeDeliveryDetails"] = attrs::delivery_details(&attr, &dest);
         }
         Ok(out)
     }
 
-    pub async fn confirm_sign_up(&self, _ctx: &Ctx, input: ConfirmSignUpInput) -> ApiResult<Value> {
+    pub async fn confirm_sign_up(&self, ctx: &Ctx, input: ConfirmSignUpInput) -> ApiResult<Value> {
         let client = self.client(&input.client_id).await?;
         let pool = self.pool(&client.row.pool_id).await?;
+        let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false).for_client(&client.row.id);
         self.check_secret_hash(&client, &input.username, input.secret_hash.as_deref())?;
         let mut user = match self.find_user(&pool, &input.username).await? {
             Some(u) => u,
@@ -443,12 +458,14 @@ impl Service {
             attrs::set(&mut user.attributes, &format!("{attr}_verified"), "true");
         }
         self.persist_user(&pool, &mut user, &before, input.force_alias_creation.unwrap_or(false)).await?;
+        self.notify(ctx, &pool, Trigger::PostConfirmation, "PostConfirmation_ConfirmSignUp", &user, None).await?;
         Ok(json!({}))
     }
 
-    pub async fn resend_confirmation_code(&self, _ctx: &Ctx, input: ClientUserInput) -> ApiResult<Value> {
+    pub async fn resend_confirmation_code(&self, ctx: &Ctx, input: ClientUserInput) -> ApiResult<Value> {
         let client = self.client(&input.client_id).await?;
         let pool = self.pool(&client.row.pool_id).await?;
+        let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false).for_client(&client.row.id);
         self.check_secret_hash(&client, &input.username, input.secret_hash.as_deref())?;
         let user = match self.find_user(&pool, &input.username).await? {
             Some(u) => u,
@@ -462,28 +479,33 @@ impl Service {
         }
         let (attr, dest) = Self::code_destination(&user, &["email", "phone_number"], false)
             .ok_or_else(|| ApiError::invalid_parameter("Auto verification not turned on."))?;
-        self.send_code(&pool.config, &user, Purpose::SignUp, &attr, &dest, None, "ResendCode").await?;
+        self.send_code(ctx, &pool, &user, Purpose::SignUp, &attr, &dest, None, "ResendCode").await?;
         Ok(json!({ "CodeDeliveryDetails": attrs::delivery_details(&attr, &dest) }))
     }
 
-    pub async fn admin_confirm_sign_up(&self, _ctx: &Ctx, input: AdminUserInput) -> ApiResult<Value> {
+    pub async fn admin_confirm_sign_up(&self, ctx: &Ctx, input: AdminUserInput) -> ApiResult<Value> {
         let pool = self.pool(&input.user_pool_id).await?;
-        self.with_user_retry(|| async {
-            let mut user = self.require_user(&pool, &input.username).await?;
-            if user.status != UNCONFIRMED {
-                return Err(ApiError::not_authorized(format!("User cannot be confirmed. Current status is {}", user.status)));
-            }
-            user.status = CONFIRMED.into();
-            self.save_user(&mut user, true).await
-        })
-        .await?;
+        let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false);
+        let user = self
+            .with_user_retry(|| async {
+                let mut user = self.require_user(&pool, &input.username).await?;
+                if user.status != UNCONFIRMED {
+                    return Err(ApiError::not_authorized(format!("User cannot be confirmed. Current status is {}", user.status)));
+                }
+                user.status = CONFIRMED.into();
+                self.save_user(&mut user, true).await?;
+                Ok(user)
+            })
+            .await?;
+        self.notify(ctx, &pool, Trigger::PostConfirmation, "PostConfirmation_ConfirmSignUp", &user, None).await?;
         Ok(json!({}))
     }
 
     // ------------------------------------------------------------ admin creation
 
-    pub async fn admin_create_user(&self, _ctx: &Ctx, input: AdminCreateUserInput) -> ApiResult<Value> {
+    pub async fn admin_create_user(&self, ctx: &Ctx, input: AdminCreateUserInput) -> ApiResult<Value> {
         let pool = self.pool(&input.user_pool_id).await?;
+        let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false);
         let action = input.message_action.as_deref();
         if let Some(a) = action {
             if a != "RESEND" && a != "SUPPRESS" {
@@ -514,7 +536,7 @@ impl Service {
             self.set_password(&mut user, &password);
             user.password_expires = Some(self.now() + temp_validity_ms(&pool));
             self.save_user(&mut user, true).await?;
-            self.send_invitation(&pool, &user, &mediums, &password).await;
+            self.send_invitation(ctx, &pool, &user, &mediums, &password).await?;
             return Ok(json!({ "User": user_json(&user, "Attributes", None) }));
         }
         let mut given = attrs::validate(&pool.config, input.user_attributes.as_deref().unwrap_or(&[]), true)?;
@@ -533,6 +555,9 @@ impl Service {
             None => input.username.clone(),
         };
         attrs::check_verified_flags(&given)?;
+        // Cognito ignores the answer here: an administrator's user is never auto-confirmed.
+        let validation = validation_map(input.validation_data.as_deref());
+        self.pre_sign_up(ctx, &pool, "PreSignUp_AdminCreateUser", &username, &given, validation).await?;
         let mut a: Attrs = vec![("sub".into(), sub.clone())];
         a.extend(given);
         let password = input.temporary_password.clone().unwrap_or_else(|| self.temporary_password(&pool.config.password_policy()));
@@ -578,14 +603,14 @@ impl Service {
             }
         }
         if action != Some("SUPPRESS") {
-            self.send_invitation(&pool, &user, &mediums, &password).await;
+            self.send_invitation(ctx, &pool, &user, &mediums, &password).await?;
         }
         Ok(json!({ "User": user_json(&user, "Attributes", None) }))
     }
 
     /// Sends the temporary password by the requested mediums; a medium whose attribute the user
     /// lacks falls back to the other one, so the invitation reaches the user if it can.
-    async fn send_invitation(&self, pool: &Pool, user: &UserRow, mediums: &[String], password: &str) {
+    async fn send_invitation(&self, ctx: &Ctx, pool: &Pool, user: &UserRow, mediums: &[String], password: &str) -> ApiResult<()> {
         let mut targets: Vec<&str> = vec![];
         for m in mediums {
             let (want, other) = if m == "EMAIL" { ("email", "phone_number") } else { ("phone_number", "email") };
@@ -597,8 +622,9 @@ impl Service {
         for attr in targets {
             let dest = user.attr(attr).unwrap_or_default().to_string();
             let (subject, message) = render_invitation(&pool.config, attr, password, &user.username);
-            self.deliver(user, attr, &dest, subject, message, Some(password.to_string()), "AdminCreateUser").await;
+            self.deliver(ctx, pool, user, attr, &dest, subject, message, Some(password.to_string()), "AdminCreateUser").await?;
         }
+        Ok(())
     }
 
     // ------------------------------------------------------------ reading
@@ -655,7 +681,7 @@ impl Service {
 
     // ------------------------------------------------------------ attributes
 
-    async fn update_attributes(&self, pool: &Pool, user: UserRow, given: &[AttributeType], by_admin: bool) -> ApiResult<Value> {
+    async fn update_attributes(&self, ctx: &Ctx, pool: &Pool, user: UserRow, given: &[AttributeType], by_admin: bool) -> ApiResult<Value> {
         let changes = attrs::validate(&pool.config, given, false)?;
         let mut user = user;
         let before = self.store.identifiers_of(&pool.row.id, &user.username_key).await?;
@@ -695,17 +721,18 @@ impl Service {
         self.persist_user(pool, &mut user, &before, false).await?;
         let mut details = vec![];
         for (attr, value, pending) in to_verify {
-            self.send_code(&pool.config, &user, Purpose::Verify, &attr, &value, pending.then(|| value.clone()), "UpdateUserAttribute").await?;
+            self.send_code(ctx, pool, &user, Purpose::Verify, &attr, &value, pending.then(|| value.clone()), "UpdateUserAttribute").await?;
             details.push(attrs::delivery_details(&attr, &value));
         }
         Ok(json!({ "CodeDeliveryDetailsList": details }))
     }
 
-    pub async fn admin_update_user_attributes(&self, _ctx: &Ctx, input: AdminUpdateUserAttributesInput) -> ApiResult<Value> {
+    pub async fn admin_update_user_attributes(&self, ctx: &Ctx, input: AdminUpdateUserAttributesInput) -> ApiResult<Value> {
         let pool = self.pool(&input.user_pool_id).await?;
+        let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false);
         self.with_user_retry(|| async {
             let user = self.require_user(&pool, &input.username).await?;
-            self.update_attributes(&pool, user, &input.user_attributes, true).await
+            self.update_attributes(ctx, &pool, user, &input.user_attributes, true).await
         })
         .await?;
         Ok(json!({}))
@@ -713,6 +740,7 @@ impl Service {
 
     pub async fn update_user_attributes(&self, ctx: &Ctx, input: UpdateUserAttributesInput) -> ApiResult<Value> {
         let auth = self.authenticate(ctx, &input.access_token).await?;
+        let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false).for_client(&auth.client_id);
         let client = self.client(&auth.client_id).await.ok();
         attrs::check_writable(&input.user_attributes, client.as_ref().and_then(|c| c.config.write_attributes.as_deref()))?;
         let pool = auth.pool;
@@ -726,7 +754,7 @@ impl Service {
                     Some(u) => u,
                     None => self.store.get_user(&pool.row.id, key).await?.ok_or_else(ApiError::user_not_found)?,
                 };
-                self.update_attributes(pool, user, given, false).await
+                self.update_attributes(ctx, pool, user, given, false).await
             }
         })
         .await
@@ -743,7 +771,8 @@ impl Service {
             .attr(attr)
             .ok_or_else(|| ApiError::invalid_parameter(format!("User does not have the attribute {attr}.")))?
             .to_string();
-        self.send_code(&auth.pool.config, &auth.user, Purpose::Verify, attr, &dest, None, "VerifyUserAttribute").await?;
+        let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false).for_client(&auth.client_id);
+        self.send_code(ctx, &auth.pool, &auth.user, Purpose::Verify, attr, &dest, None, "VerifyUserAttribute").await?;
         Ok(json!({ "CodeDeliveryDetails": attrs::delivery_details(attr, &dest) }))
     }
 
@@ -871,8 +900,9 @@ impl Service {
         Ok(json!({}))
     }
 
-    pub async fn admin_reset_user_password(&self, _ctx: &Ctx, input: AdminUserInput) -> ApiResult<Value> {
+    pub async fn admin_reset_user_password(&self, ctx: &Ctx, input: AdminUserInput) -> ApiResult<Value> {
         let pool = self.pool(&input.user_pool_id).await?;
+        let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false);
         let user = self
             .with_user_retry(|| async {
                 let mut user = self.require_user(&pool, &input.username).await?;
@@ -886,16 +916,21 @@ impl Service {
             .await?;
         self.store.revoke_all_refresh(&pool.row.id, &user.username_key).await?;
         if let Some((attr, dest)) = Self::code_destination(&user, &["email", "phone_number"], true) {
-            self.send_code(&pool.config, &user, Purpose::ForgotPassword, &attr, &dest, None, "ForgotPassword").await?;
+            self.send_code(ctx, &pool, &user, Purpose::ForgotPassword, &attr, &dest, None, "ForgotPassword").await?;
         }
         Ok(json!({}))
     }
 
-    pub async fn forgot_password(&self, _ctx: &Ctx, input: ClientUserInput) -> ApiResult<Value> {
+    pub async fn forgot_password(&self, ctx: &Ctx, input: ClientUserInput) -> ApiResult<Value> {
         let client = self.client(&input.client_id).await?;
         let pool = self.pool(&client.row.pool_id).await?;
+        let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false).for_client(&client.row.id);
         self.check_secret_hash(&client, &input.username, input.secret_hash.as_deref())?;
-        let user = match self.find_user(&pool, &input.username).await? {
+        let found = match self.find_user(&pool, &input.username).await? {
+            Some(u) => Some(u),
+            None => self.migrate_user(ctx, &pool, &client, &input.username, None).await?,
+        };
+        let user = match found {
             Some(u) => u,
             None if client.config.prevent_user_existence_errors() => {
                 let fake = if attrs::looks_like_phone(&input.username) {
@@ -913,13 +948,14 @@ impl Service {
         let (attr, dest) = Self::code_destination(&user, &["email", "phone_number"], true).ok_or_else(|| {
             ApiError::invalid_parameter("Cannot reset password for the user as there is no registered/verified email or phone_number")
         })?;
-        self.send_code(&pool.config, &user, Purpose::ForgotPassword, &attr, &dest, None, "ForgotPassword").await?;
+        self.send_code(ctx, &pool, &user, Purpose::ForgotPassword, &attr, &dest, None, "ForgotPassword").await?;
         Ok(json!({ "CodeDeliveryDetails": attrs::delivery_details(&attr, &dest) }))
     }
 
-    pub async fn confirm_forgot_password(&self, _ctx: &Ctx, input: ConfirmForgotPasswordInput) -> ApiResult<Value> {
+    pub async fn confirm_forgot_password(&self, ctx: &Ctx, input: ConfirmForgotPasswordInput) -> ApiResult<Value> {
         let client = self.client(&input.client_id).await?;
         let pool = self.pool(&client.row.pool_id).await?;
+        let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false).for_client(&client.row.id);
         self.check_secret_hash(&client, &input.username, input.secret_hash.as_deref())?;
         check_shape(&input.password, "password")?;
         let user = match self.find_user(&pool, &input.username).await? {
@@ -932,14 +968,17 @@ impl Service {
         check_policy(&pool.config.password_policy(), &input.password, PolicyWording::User)?;
         self.check_code(&user, Purpose::ForgotPassword, "", &input.confirmation_code).await?;
         let key = user.username_key.clone();
-        self.with_user_retry(|| async {
-            let mut user = self.store.get_user(&pool.row.id, &key).await?.ok_or_else(ApiError::user_not_found)?;
-            self.set_password(&mut user, &input.password);
-            user.status = CONFIRMED.into();
-            user.password_expires = None;
-            self.save_user(&mut user, true).await
-        })
-        .await?;
+        let user = self
+            .with_user_retry(|| async {
+                let mut user = self.store.get_user(&pool.row.id, &key).await?.ok_or_else(ApiError::user_not_found)?;
+                self.set_password(&mut user, &input.password);
+                user.status = CONFIRMED.into();
+                user.password_expires = None;
+                self.save_user(&mut user, true).await?;
+                Ok(user)
+            })
+            .await?;
+        self.notify(ctx, &pool, Trigger::PostConfirmation, "PostConfirmation_ConfirmForgotPassword", &user, None).await?;
         Ok(json!({}))
     }
 
@@ -966,4 +1005,50 @@ impl Service {
 
 fn temp_validity_ms(pool: &Pool) -> i64 {
     pool.config.password_policy().temporary_password_validity_days.unwrap_or(7) * 86_400_000
+}
+
+/// ValidationData as trigger events carry it: a name → value map, or null when none was sent.
+fn validation_map(v: Option<&[AttributeType]>) -> Value {
+    match v {
+        None => Value::Null,
+        Some(list) => pairs_to_map(&list.iter().map(|a| (a.name.clone(), a.value.clone().unwrap_or_default())).collect::<Vec<_>>()),
+    }
+}
+
+/// What a PreSignUp trigger answered.
+#[derive(Debug, Default)]
+pub struct PreSignUpAnswer {
+    pub auto_confirm: bool,
+    pub auto_verify_email: bool,
+    pub auto_verify_phone: bool,
+}
+
+impl Service {
+    /// Fires PreSignUp (when the pool has it) for a user about to be created.
+    pub async fn pre_sign_up(&self, ctx: &Ctx, pool: &Pool, source: &str, username: &str, attributes: &[(String, String)], validation: Value) -> ApiResult<PreSignUpAnswer> {
+        if triggers::configured(&pool.config.lambda_config, Trigger::PreSignUp).is_none() {
+            return Ok(PreSignUpAnswer::default());
+        }
+        let request = triggers::with_metadata(json!({ "userAttributes": pairs_to_map(attributes), "validationData": validation }), ctx);
+        let response = json!({ "autoConfirmUser": false, "autoVerifyEmail": false, "autoVerifyPhone": false });
+        let Some(r) = self.fire(ctx, pool, Trigger::PreSignUp, source, username, request, response).await? else {
+            return Ok(PreSignUpAnswer::default());
+        };
+        let flag = |k: &str| -> ApiResult<bool> {
+            match r.get(k) {
+                None | Some(Value::Null) => Ok(false),
+                Some(Value::Bool(b)) => Ok(*b),
+                Some(Value::String(s)) if s == "true" || s == "false" => Ok(s == "true"),
+                Some(_) => Err(triggers::unrecognizable()),
+            }
+        };
+        let answer = PreSignUpAnswer { auto_confirm: flag("autoConfirmUser")?, auto_verify_email: flag("autoVerifyEmail")?, auto_verify_phone: flag("autoVerifyPhone")? };
+        if answer.auto_verify_email && attrs::get(attributes, "email").is_none() {
+            return Err(ApiError::invalid_parameter("Email is required to autoVerify email."));
+        }
+        if answer.auto_verify_phone && attrs::get(attributes, "phone_number").is_none() {
+            return Err(ApiError::invalid_parameter("Phone number is required to autoVerify phone number."));
+        }
+        Ok(answer)
+    }
 }
