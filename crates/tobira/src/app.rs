@@ -152,3 +152,18 @@ pub async fn fire_trigger(args: crate::config::TriggerArgs) -> Result<String, St
         Err(e) => Err(format!("the function failed: {e}")),
     }
 }
+
+/// `tobira sender-key`: the AES-256-GCM key (base64) a pool's custom sender codes are encrypted
+/// under. A code is base64 of `nonce (12 bytes) ‖ ciphertext ‖ tag (16 bytes)`.
+pub async fn sender_key(args: crate::config::SenderKeyArgs) -> Result<String, String> {
+    use base64::Engine;
+    let config = Config::resolve(args.serve)?;
+    let app = App::build(config).await?;
+    let service = app.state.service.clone();
+    let pool = service.pool(&args.pool).await.map_err(|e| e.message)?;
+    let kms = pool.config.lambda_config.get("KMSKeyID").and_then(serde_json::Value::as_str).unwrap_or_default();
+    if kms.is_empty() {
+        return Err(format!("pool {} has no KMSKeyID in its LambdaConfig, so it has no custom sender", args.pool));
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(service.sender_key(&pool.row.id, kms)))
+}

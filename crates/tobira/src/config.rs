@@ -22,6 +22,17 @@ pub enum Command {
     Serve(ServeArgs),
     /// Fire a realistic trigger event at a function and print what it returned.
     Trigger(TriggerArgs),
+    /// Print the key (base64) that custom sender codes of a pool are encrypted under.
+    SenderKey(SenderKeyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SenderKeyArgs {
+    /// The user pool id.
+    #[arg(long)]
+    pub pool: String,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,10 @@ fn main() -> std::process::ExitCode {
                 let app = tobira::app::App::build(config).await?;
                 app.serve(tobira::app::shutdown_signal()).await
             }
+            Command::SenderKey(args) => {
+                println!("{}", tobira::app::sender_key(args).await?);
+                Ok(())
+            }
             Command::Trigger(args) => {
                 let out = tobira::app::fire_trigger(args).await?;
                 println!("{out}");
