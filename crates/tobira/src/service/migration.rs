@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::attributes::{self as attrs, AttributeType};
 use super::triggers::{self, Trigger};
-use super::users::{desired_identifiers, CONFIRMED, RESET_REQUIRED};
+use super::users::{desired_identifiers, new_user_row, CONFIRMED, RESET_REQUIRED};
 use super::{Client, Ctx, Pool, Service};
 use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::ports::random::uuid_v4;
@@ -112,23 +112,7 @@ impl Service {
         let mut attributes = vec![("sub".to_string(), sub.clone())];
         attributes.extend(a);
         let now = self.now();
-        let mut user = UserRow {
-            pool_id: pool.row.id.clone(),
-            username_key: pool.config.username_key(&username),
-            username,
-            sub,
-            status: status.into(),
-            enabled: true,
-            created: now,
-            modified: now,
-            version: 1,
-            attributes,
-            verifier: None,
-            password_expires: None,
-            failed_attempts: 0,
-            locked_until: 0,
-            extra: "{}".into(),
-        };
+        let mut user = new_user_row(pool, username, sub, status, attributes, now);
         if let Some(p) = password {
             self.set_password(&mut user, p);
         }

@@ -399,23 +399,8 @@ impl Service {
             attrs::set(&mut a, "phone_number_verified", "true");
         }
         let now = self.now();
-        let mut user = UserRow {
-            pool_id: pool.row.id.clone(),
-            username_key: pool.config.username_key(&username),
-            username,
-            sub: sub.clone(),
-            status: if answer.auto_confirm { CONFIRMED.into() } else { UNCONFIRMED.into() },
-            enabled: true,
-            created: now,
-            modified: now,
-            version: 1,
-            attributes: a,
-            verifier: None,
-            password_expires: None,
-            failed_attempts: 0,
-            locked_until: 0,
-            extra: "{}".into(),
-        };
+        let status = if answer.auto_confirm { CONFIRMED } else { UNCONFIRMED };
+        let mut user = new_user_row(&pool, username, sub.clone(), status, a, now);
         self.set_password(&mut user, &password);
         let ids = desired_identifiers(&pool, &user.attributes);
         match self.store.insert_user(&user, &ids).await {
@@ -562,23 +547,8 @@ impl Service {
         a.extend(given);
         let password = input.temporary_password.clone().unwrap_or_else(|| self.temporary_password(&pool.config.password_policy()));
         let now = self.now();
-        let mut user = UserRow {
-            pool_id: pool.row.id.clone(),
-            username_key: pool.config.username_key(&username),
-            username,
-            sub,
-            status: FORCE_CHANGE_PASSWORD.into(),
-            enabled: true,
-            created: now,
-            modified: now,
-            version: 1,
-            attributes: a,
-            verifier: None,
-            password_expires: Some(now + temp_validity_ms(&pool)),
-            failed_attempts: 0,
-            locked_until: 0,
-            extra: "{}".into(),
-        };
+        let mut user = new_user_row(&pool, username, sub, FORCE_CHANGE_PASSWORD, a, now);
+        user.password_expires = Some(now + temp_validity_ms(&pool));
         self.set_password(&mut user, &password);
         let mut ids = desired_identifiers(&pool, &user.attributes);
         if input.force_alias_creation == Some(true) {
@@ -1005,6 +975,27 @@ impl Service {
 
 fn temp_validity_ms(pool: &Pool) -> i64 {
     pool.config.password_policy().temporary_password_validity_days.unwrap_or(7) * 86_400_000
+}
+
+/// A user about to be created: no password yet, enabled, version 1.
+pub fn new_user_row(pool: &Pool, username: String, sub: String, status: &str, attributes: Attrs, now: i64) -> UserRow {
+    UserRow {
+        pool_id: pool.row.id.clone(),
+        username_key: pool.config.username_key(&username),
+        username,
+        sub,
+        status: status.into(),
+        enabled: true,
+        created: now,
+        modified: now,
+        version: 1,
+        attributes,
+        verifier: None,
+        password_expires: None,
+        failed_attempts: 0,
+        locked_until: 0,
+        extra: "{}".into(),
+    }
 }
 
 /// ValidationData as trigger events carry it: a name → value map, or null when none was sent.
