@@ -18,6 +18,8 @@ pub struct Floor {
     pub verifier_us: f64,
     /// One RS256 verification, µs.
     pub verify_us: f64,
+    /// The server's side of one SRP exchange (B, then the session key from A), µs.
+    pub srp_server_us: f64,
     /// Other processes' CPU while calibrating (cores), to judge the numbers.
     pub other_cores: f64,
 }
@@ -60,6 +62,13 @@ pub fn measure() -> Result<Floor, String> {
     let verifier_us = time_per_call(budget, || {
         std::hint::black_box(srp::compute_verifier("AbCdEfGhI", "user000123", crate::PASSWORD, &salt));
     });
+    let verifier = srp::compute_verifier("AbCdEfGhI", "user000123", crate::PASSWORD, &salt);
+    let big_a = srp::client::public_a(&[0x5a; 32]);
+    let rng = tobira::ports::SystemRandom;
+    let srp_server_us = time_per_call(budget, || {
+        let eph = srp::server_ephemeral(&rng, &verifier);
+        std::hint::black_box(srp::server_session_key(&big_a, &eph.b, &verifier).ok());
+    });
     let used = CpuUse::between(&before, &CpuSnap::take(None));
-    Ok(Floor { sign_us, verifier_us, verify_us, other_cores: (used.machine_cores - used.client_cores).max(0.0) })
+    Ok(Floor { sign_us, verifier_us, verify_us, srp_server_us, other_cores: (used.machine_cores - used.client_cores).max(0.0) })
 }

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 
 use crate::http::{Conn, Endpoint};
+use tobira::crypto::srp::{self, client::Prepared};
 use crate::sys::{CpuSnap, CpuUse};
 
 /// What a run sends.
@@ -24,12 +25,67 @@ pub enum Bodies {
     Cycle(Vec<Bytes>),
     /// SignUp: a new user per request.
     SignUp { client_id: String, tag: String, password: String },
+    /// A complete SRP sign-in per operation (two requests); each connection signs in its own user.
+    Srp(Arc<SrpSpec>),
+}
+
+/// What an SRP sign-in needs. The client keeps its secret `a` and the values derived from the
+/// password per user, so it does one modular exponentiation per sign-in (the server does its
+/// full share every time).
+pub struct SrpSpec {
+    pub client_id: String,
+    /// The pool id's part after `_`.
+    pub pool_name: String,
+    pub users: Vec<String>,
+    pub password: String,
+}
+
+/// One SRP sign-in: InitiateAuth (USER_SRP_AUTH) and RespondToAuthChallenge (PASSWORD_VERIFIER).
+pub async fn srp_sign_in(conn: &mut Conn, ep: &Endpoint, spec: &SrpSpec, worker: usize, prepared: &mut Option<(String, Prepared)>) -> Result<(u16, Bytes), String> {
+    use base64::Engine;
+    let user = &spec.users[worker % spec.users.len()];
+    let a = [0x3c_u8 ^ (worker as u8); 32];
+    let big_a = match prepared {
+        Some((_, p)) => p.big_a.clone(),
+        None => srp::client::public_a(&a),
+    };
+    let init = serde_json::json!({
+        "AuthFlow": "USER_SRP_AUTH", "ClientId": spec.client_id,
+        "AuthParameters": { "USERNAME": user, "SRP_A": srp::to_hex(&big_a) },
+    });
+    let (status, body) = conn.call(ep, &crate::http::target("InitiateAuth"), false, Bytes::from(init.to_string())).await?;
+    if status != 200 {
+        return Ok((status, body));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| format!("InitiateAuth: bad JSON: {e}"))?;
+    let p = &v["ChallengeParameters"];
+    let field = |k: &str| p[k].as_str().map(str::to_string).ok_or_else(|| format!("InitiateAuth: no {k}"));
+    let (salt, big_b, block, user_id) = (field("SALT")?, field("SRP_B")?, field("SECRET_BLOCK")?, field("USER_ID_FOR_SRP")?);
+    if prepared.as_ref().is_none_or(|(s, _)| *s != salt) {
+        let salt_bytes = srp::from_hex(&salt).ok_or("bad SALT")?;
+        *prepared = Some((salt.clone(), Prepared::new(&spec.pool_name, &user_id, &spec.password, &salt_bytes, &a)));
+    }
+    let (_, prep) = prepared.as_ref().ok_or("no SRP state")?;
+    let key = prep.session_key(&srp::from_hex(&big_b).ok_or("bad SRP_B")?).map_err(|e| format!("SRP: {e:?}"))?;
+    let timestamp = tobira::civil::srp_timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0));
+    let block_bytes = base64::engine::general_purpose::STANDARD.decode(&block).map_err(|e| format!("bad SECRET_BLOCK: {e}"))?;
+    let signature = srp::claim_signature(&key, &spec.pool_name, &user_id, &block_bytes, &timestamp);
+    let respond = serde_json::json!({
+        "ChallengeName": "PASSWORD_VERIFIER", "ClientId": spec.client_id,
+        "ChallengeResponses": { "USERNAME": user_id, "PASSWORD_CLAIM_SECRET_BLOCK": block, "PASSWORD_CLAIM_SIGNATURE": signature, "TIMESTAMP": timestamp },
+    });
+    let (status, body) = conn.call(ep, &crate::http::target("RespondToAuthChallenge"), false, Bytes::from(respond.to_string())).await?;
+    if status == 200 && !body.windows(20).any(|w| w == b"AuthenticationResult") {
+        return Err(format!("RespondToAuthChallenge gave no tokens: {}", String::from_utf8_lossy(&body[..body.len().min(200)])));
+    }
+    Ok((status, body))
 }
 
 impl Bodies {
     fn get(&self, worker: usize, seq: u64, concurrency: usize) -> Bytes {
         match self {
             Bodies::Cycle(v) => v[((seq as usize).wrapping_mul(concurrency).wrapping_add(worker)) % v.len()].clone(),
+            Bodies::Srp(_) => Bytes::new(),
             Bodies::SignUp { client_id, tag, password } => {
                 let name = format!("su-{tag}-{worker}-{seq}");
                 Bytes::from(format!(
@@ -119,6 +175,7 @@ pub async fn run(ep: &Endpoint, w: Arc<Workload>, cfg: &RunConfig) -> Result<Run
         tasks.push(tokio::spawn(async move {
             let mut out = WorkerOut { lat_us: Vec::with_capacity(1 << 14), ok: 0, errors: 0, first_error: None };
             let mut seq: u64 = 0;
+            let mut prepared: Option<(String, Prepared)> = None;
             loop {
                 let t0 = Instant::now();
                 if t0 >= end {
@@ -126,7 +183,10 @@ pub async fn run(ep: &Endpoint, w: Arc<Workload>, cfg: &RunConfig) -> Result<Run
                 }
                 let body = w.bodies.get(worker, seq, concurrency);
                 seq += 1;
-                let res = conn.call(&ep, &w.target, w.signed, body).await;
+                let res = match &w.bodies {
+                    Bodies::Srp(spec) => srp_sign_in(&mut conn, &ep, spec, worker, &mut prepared).await,
+                    _ => conn.call(&ep, &w.target, w.signed, body).await,
+                };
                 let t1 = Instant::now();
                 let counted = t1 >= measure_from && t1 <= end;
                 match res {

@@ -41,6 +41,8 @@ pub enum OpKind {
     Password,
     /// InitiateAuth REFRESH_TOKEN_AUTH.
     Refresh,
+    /// InitiateAuth USER_SRP_AUTH, then RespondToAuthChallenge PASSWORD_VERIFIER: one complete SRP sign-in.
+    Srp,
     /// GetUser with an access token.
     GetUser,
     /// AdminGetUser (SigV4).
@@ -69,6 +71,7 @@ impl OpKind {
             OpKind::Signup => "SignUp",
             OpKind::Password => "USER_PASSWORD_AUTH",
             OpKind::Refresh => "REFRESH_TOKEN_AUTH",
+            OpKind::Srp => "USER_SRP_AUTH sign-in (2 calls)",
             OpKind::GetUser => "GetUser",
             OpKind::AdminGetUser => "AdminGetUser",
             OpKind::ListUsers => "ListUsers email=",
@@ -78,7 +81,7 @@ impl OpKind {
     fn operation(self) -> &'static str {
         match self {
             OpKind::Signup => "SignUp",
-            OpKind::Password | OpKind::Refresh => "InitiateAuth",
+            OpKind::Password | OpKind::Refresh | OpKind::Srp => "InitiateAuth",
             OpKind::GetUser => "GetUser",
             OpKind::AdminGetUser => "AdminGetUser",
             OpKind::ListUsers | OpKind::ListUsers1 => "ListUsers",
@@ -90,6 +93,7 @@ impl OpKind {
             OpKind::Signup => f.verifier_us,
             OpKind::Password => f.verifier_us + 2.0 * f.sign_us,
             OpKind::Refresh => 2.0 * f.sign_us,
+            OpKind::Srp => f.srp_server_us + 2.0 * f.sign_us,
             OpKind::GetUser => f.verify_us,
             OpKind::AdminGetUser | OpKind::ListUsers | OpKind::ListUsers1 => 0.0,
         }
@@ -102,6 +106,7 @@ impl OpKind {
             OpKind::Signup => Limit::None,
             OpKind::Password => Limit::PerCore { per_core: 870.0, target: 0.70 },
             OpKind::Refresh => Limit::PerCore { per_core: 1700.0, target: 0.70 },
+            OpKind::Srp => Limit::PerCore { per_core: 445.0, target: 0.80 },
             OpKind::GetUser | OpKind::AdminGetUser => Limit::Absolute { ops: 10_000.0 },
             OpKind::ListUsers | OpKind::ListUsers1 => Limit::MedianBelowMs(5.0),
         }
@@ -151,7 +156,7 @@ pub struct Cli {
     #[arg(long, default_value_t = 32)]
     seed_concurrency: usize,
     /// Operations to measure, in order.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "signup,password,refresh,get-user,admin-get-user,list-users,list-users1")]
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "signup,password,srp,refresh,get-user,admin-get-user,list-users,list-users1")]
     ops: Vec<OpKind>,
     /// Threads of the load generator (1 = a single-threaded runtime, the lightest).
     #[arg(long, default_value_t = 1)]
@@ -457,6 +462,12 @@ async fn bench_store(cli: &Cli, store: &str, ep: &Endpoint, server_pid: Option<u
         .collect();
     let refresh_bodies: Vec<Bytes> =
         refresh.iter().map(|t| body(json!({ "AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": client_id, "AuthParameters": { "REFRESH_TOKEN": t } }))).collect();
+    let srp_spec = Arc::new(crate::load::SrpSpec {
+        client_id: client_id.clone(),
+        pool_name: pool_id.split_once('_').map(|(_, n)| n.to_string()).unwrap_or_default(),
+        users: signin.clone(),
+        password: PASSWORD.to_string(),
+    });
     let getuser_bodies: Vec<Bytes> = access.iter().map(|t| body(json!({ "AccessToken": t }))).collect();
     let admin_bodies: Vec<Bytes> = (0..4096).map(|_| body(json!({ "UserPoolId": pool_id, "Username": uname(rng.next(cli.users)) }))).collect();
     let list_bodies: Vec<Bytes> = (0..4096)
@@ -470,6 +481,7 @@ async fn bench_store(cli: &Cli, store: &str, ep: &Endpoint, server_pid: Option<u
                 OpKind::Signup => Bodies::SignUp { client_id: su_client_id.clone(), tag: format!("{tag}-{rep}"), password: PASSWORD.into() },
                 OpKind::Password => Bodies::Cycle(password_bodies.clone()),
                 OpKind::Refresh => Bodies::Cycle(refresh_bodies.clone()),
+                OpKind::Srp => Bodies::Srp(srp_spec.clone()),
                 OpKind::GetUser => Bodies::Cycle(getuser_bodies.clone()),
                 OpKind::AdminGetUser => Bodies::Cycle(admin_bodies.clone()),
                 OpKind::ListUsers | OpKind::ListUsers1 => Bodies::Cycle(list_bodies.clone()),
@@ -550,6 +562,13 @@ async fn wait_quiet(server_pid: Option<u32>, max_secs: f64) {
 /// One request of the operation must succeed (and ListUsers must find exactly its user).
 async fn sanity_check(conn: &mut Conn, ep: &Endpoint, op: OpKind, w: &Workload) -> Result<(), String> {
     let body = match &w.bodies {
+        Bodies::Srp(spec) => {
+            let (status, b) = crate::load::srp_sign_in(conn, ep, spec, 0, &mut None).await?;
+            if status != 200 {
+                return Err(format!("{} sanity check failed: HTTP {status}: {}", op.label(), String::from_utf8_lossy(&b)));
+            }
+            return Ok(());
+        }
         Bodies::Cycle(v) => v[0].clone(),
         Bodies::SignUp { client_id, tag, password } => {
             Bytes::from(json!({ "ClientId": client_id, "Username": format!("su-check-{tag}"), "Password": password }).to_string())

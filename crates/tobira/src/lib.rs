@@ -6,6 +6,7 @@
 //! for settings, [`error`] the one error type.
 
 pub mod app;
+pub mod civil;
 pub mod config;
 pub mod crypto;
 pub mod error;

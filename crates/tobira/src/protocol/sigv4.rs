@@ -611,28 +611,7 @@ fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> 
 // Time
 // ---------------------------------------------------------------------------------------------
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
+use crate::civil::days_from_civil;
 
 fn days_in_month(y: i64, m: i64) -> i64 {
     match m {
@@ -685,12 +664,8 @@ fn parse_http_date(v: &str) -> Option<i64> {
     to_epoch(digits(&b[12..16])?, month, digits(&b[5..7])?, digits(&b[17..19])?, digits(&b[20..22])?, digits(&b[23..25])?)
 }
 
-/// Epoch seconds → `yyyymmddThhmmssZ`.
 fn format_amz_date(epoch: i64) -> String {
-    let days = epoch.div_euclid(86400);
-    let secs = epoch.rem_euclid(86400);
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+    crate::civil::amz_date(epoch)
 }
 
 // ---------------------------------------------------------------------------------------------

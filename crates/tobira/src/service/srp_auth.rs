@@ -217,8 +217,7 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     if *utc != "UTC" {
         return None;
     }
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let m = MONTHS.iter().position(|x| x == mon)? as i64 + 1;
+    let m = crate::civil::MONTHS.iter().position(|x| x == mon)? as i64 + 1;
     let d: i64 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
     let y: i64 = year.parse().ok().filter(|y| (1970..=9999).contains(y))?;
     let hms: Vec<i64> = hms.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
@@ -226,14 +225,7 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     if !(0..24).contains(h) || !(0..60).contains(mi) || !(0..61).contains(se) {
         return None;
     }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = crate::civil::days_from_civil(y, m, d);
     Some(days * 86_400 + h * 3600 + mi * 60 + se)
 }
 

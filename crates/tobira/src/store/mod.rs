@@ -261,7 +261,9 @@ impl Store {
             Backend::Sqlite => {
                 let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
                 let opts = || {
-                    AnyPoolOptions::new().after_connect(|conn, _| {
+                    // A connection is checked when it is made; checking it again on every acquire
+                    // costs a round trip per query.
+                    AnyPoolOptions::new().test_before_acquire(false).after_connect(|conn, _| {
                         Box::pin(async move {
                             use sqlx::Executor;
                             conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=OFF;").await?;
@@ -275,6 +277,7 @@ impl Store {
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
+                    .test_before_acquire(false)
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect(url)

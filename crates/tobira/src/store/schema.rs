@@ -3,7 +3,7 @@
 //! so that ordering, pagination and prefix ranges agree across backends and use the indexes.
 //! Migrations are numbered; each runs once, recorded in `tobira_migrations`.
 
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3)];
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
 
 const V1: &str = r#"
 CREATE TABLE pools (
@@ -163,4 +163,10 @@ CREATE INDEX users_by_family_name ON users (pool_id, family_name, username_key);
 CREATE INDEX users_by_preferred_username ON users (pool_id, preferred_username, username_key);
 CREATE INDEX users_by_status ON users (pool_id, status, username_key);
 CREATE INDEX users_by_enabled ON users (pool_id, enabled, username_key)
+"#;
+
+/// PostgreSQL without planner statistics chose `users_by_enabled` for primary-key lookups and
+/// walked the whole pool; the `status = "Enabled"` filter it served is rare enough to scan.
+const V4: &str = r#"
+DROP INDEX users_by_enabled
 "#;

@@ -688,16 +688,8 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// (year, month, day) of an epoch-milliseconds instant, UTC.
 fn civil_date(ms: i64) -> (i64, u32, u32) {
-    let z = ms.div_euclid(86_400_000) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    let (y, m, d) = crate::civil::civil_from_days(ms.div_euclid(86_400_000));
+    (y, m as u32, d as u32)
 }
 
 #[cfg(test)]

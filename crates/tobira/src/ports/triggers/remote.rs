@@ -278,22 +278,7 @@ const SIGV4_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
 
 /// `YYYYMMDDTHHMMSSZ`.
 fn amz_date(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (y, m, d) = civil(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", s / 3600, s % 3600 / 60, s % 60)
-}
-
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    crate::civil::amz_date(ms.div_euclid(1000))
 }
 
 fn sha256_hex(data: &[u8]) -> String {
