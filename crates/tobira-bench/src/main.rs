@@ -366,7 +366,7 @@ async fn create_pool(conn: &mut Conn, ep: &Endpoint, name: &str) -> Result<(Stri
             ep,
             "CreateUserPoolClient",
             true,
-            &json!({ "UserPoolId": pool_id, "ClientName": "bench", "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"] }),
+            &json!({ "UserPoolId": pool_id, "ClientName": "bench", "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"] }),
         )
         .await?;
     let client_id = c["UserPoolClient"]["ClientId"].as_str().ok_or("CreateUserPoolClient: no ClientId")?.to_string();

@@ -60,6 +60,9 @@ impl App {
             crate::store::Backend::Postgres => "postgres".to_string(),
         };
         println!("tobira listening on http://{addr} (data: {store_desc}, dir {})", config.data_dir.display());
+        let own_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let key = config.access_keys.first().map(|(a, s)| (a.as_str(), s.as_str())).unwrap_or(("AKIDTOBIRALOCAL", "tobira-local-secret"));
+        self.triggers.set_local_endpoint(&own_url, key);
         tracing::info!(%addr, store = %store_desc, "tobira listening");
         let service = self.state.service.clone();
         let purge = tokio::spawn(async move {

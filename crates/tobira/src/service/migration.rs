@@ -25,7 +25,7 @@ impl Service {
         if let Some(p) = password {
             request.insert("password".into(), json!(p));
         }
-        let validation = ctx.initiate_metadata().or_else(|| ctx.trigger_metadata()).unwrap_or(Value::Null);
+        let validation = ctx.initiate_metadata().or_else(|| ctx.trigger_metadata()).unwrap_or_else(|| json!({}));
         request.insert("validationData".into(), validation);
         request.insert("userAttributes".into(), Value::Null);
         let response = json!({

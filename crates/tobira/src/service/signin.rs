@@ -472,7 +472,7 @@ impl Service {
         }
         let request = json!({
             "userAttributes": super::triggers::event_attributes(user),
-            "validationData": ctx.initiate_metadata().unwrap_or(Value::Null),
+            "validationData": ctx.initiate_metadata().unwrap_or_else(|| json!({})),
         });
         self.fire(ctx, pool, Trigger::PreAuthentication, "PreAuthentication_Authentication", &user.username, request, json!({})).await.map(|_| ())
     }

@@ -363,11 +363,11 @@ pub fn sample_event_parts(source: &str, user: Option<&UserRow>, version: &str) -
     let trigger = Trigger::of_source(source)?;
     Some(match trigger {
         Trigger::PreSignUp => (
-            json!({ "userAttributes": plain(), "validationData": null }),
+            json!({ "userAttributes": plain(), "validationData": {} }),
             json!({ "autoConfirmUser": false, "autoVerifyEmail": false, "autoVerifyPhone": false }),
         ),
         Trigger::PostConfirmation => (json!({ "userAttributes": attributes }), json!({})),
-        Trigger::PreAuthentication => (json!({ "userAttributes": attributes, "validationData": null }), json!({})),
+        Trigger::PreAuthentication => (json!({ "userAttributes": attributes, "validationData": {} }), json!({})),
         Trigger::PostAuthentication => (json!({ "userAttributes": attributes, "newDeviceUsed": false }), json!({})),
         Trigger::PreTokenGeneration => {
             let mut request = json!({
@@ -382,7 +382,7 @@ pub fn sample_event_parts(source: &str, user: Option<&UserRow>, version: &str) -
             }
         }
         Trigger::UserMigration => {
-            let mut request = json!({ "validationData": null, "userAttributes": null });
+            let mut request = json!({ "validationData": {}, "userAttributes": null });
             if source.ends_with("_Authentication") {
                 request["password"] = json!("Passw0rd!");
             }

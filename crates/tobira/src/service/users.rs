@@ -998,10 +998,11 @@ pub fn new_user_row(pool: &Pool, username: String, sub: String, status: &str, at
     }
 }
 
-/// ValidationData as trigger events carry it: a name → value map, or null when none was sent.
+/// ValidationData as trigger events carry it: a name → value map, empty when none was sent (as in
+/// events recorded from Cognito).
 fn validation_map(v: Option<&[AttributeType]>) -> Value {
     match v {
-        None => Value::Null,
+        None => json!({}),
         Some(list) => pairs_to_map(&list.iter().map(|a| (a.name.clone(), a.value.clone().unwrap_or_default())).collect::<Vec<_>>()),
     }
 }

@@ -190,6 +190,9 @@ pub(crate) struct Host {
     spawner: Mutex<Option<std::sync::mpsc::Sender<SpawnJob>>>,
     node: String,
     python: String,
+    /// Environment every worker gets unless it has its own value: tobira's own endpoint for the
+    /// Cognito client, and credentials to call it with.
+    pub(crate) defaults: Mutex<Vec<(String, String)>>,
 }
 
 impl Host {
@@ -202,6 +205,7 @@ impl Host {
             spawner: Mutex::new(None),
             node: std::env::var("TOBIRA_NODE").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "node".into()),
             python: std::env::var("TOBIRA_PYTHON").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "python3".into()),
+            defaults: Mutex::new(Vec::new()),
         }
     }
 
@@ -434,6 +438,11 @@ impl Pool {
             .env("LAMBDA_TASK_ROOT", &dir)
             .env("_HANDLER", format!("{stem}.{}", f.exports[0]))
             .env("TZ", ":UTC");
+        for (k, v) in self.host.defaults.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            if std::env::var_os(k).is_none() && !f.environment.contains_key(k) {
+                cmd.env(k, v);
+            }
+        }
         for (k, v) in &f.environment {
             cmd.env(k, v);
         }

@@ -386,6 +386,18 @@ impl StandardTriggers {
         self.inner.host.kill_all();
     }
 
+    /// Tells local workers where this tobira listens: unless the function (or tobira's own
+    /// environment) says otherwise, they get `AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER` set to it
+    /// and these credentials, so a handler's Cognito calls (AdminUpdateUserAttributes after
+    /// sign-up, say) reach tobira with the code deployed to Lambda unchanged.
+    pub fn set_local_endpoint(&self, url: &str, access_key: (&str, &str)) {
+        *self.inner.host.defaults.lock().unwrap_or_else(|p| p.into_inner()) = vec![
+            ("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER".into(), url.to_string()),
+            ("AWS_ACCESS_KEY_ID".into(), access_key.0.to_string()),
+            ("AWS_SECRET_ACCESS_KEY".into(), access_key.1.to_string()),
+        ];
+    }
+
     /// Process ids of the live worker processes (for tests and diagnostics).
     pub fn worker_pids(&self) -> Vec<u32> {
         self.inner.host.live_pids()
