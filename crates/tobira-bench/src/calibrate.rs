@@ -67,7 +67,7 @@ pub fn measure() -> Result<Floor, String> {
     let rng = tobira::ports::SystemRandom;
     let srp_server_us = time_per_call(budget, || {
         let eph = srp::server_ephemeral(&rng, &verifier);
-        std::hint::black_box(srp::server_session_key(&big_a, &eph.b, &verifier).ok());
+        std::hint::black_box(srp::server_session_key_for(&big_a, &eph, &verifier).ok());
     });
     let used = CpuUse::between(&before, &CpuSnap::take(None));
     Ok(Floor { sign_us, verifier_us, verify_us, srp_server_us, other_cores: (used.machine_cores - used.client_cores).max(0.0) })

@@ -51,6 +51,11 @@ pub enum OpKind {
     ListUsers,
     /// The same ListUsers with one request in flight: latency without queueing.
     ListUsers1,
+    /// SignUp with one request in flight (the baseline for the next).
+    Signup1,
+    /// SignUp on a pool whose PreSignUp and PostConfirmation are a no-op Node.js handler (it
+    /// auto-confirms, so both fire), one request in flight: two warm invocations per sign-up.
+    SignupTriggers1,
 }
 
 /// The limit an operation is compared against (from the issue).
@@ -76,11 +81,13 @@ impl OpKind {
             OpKind::AdminGetUser => "AdminGetUser",
             OpKind::ListUsers => "ListUsers email=",
             OpKind::ListUsers1 => "ListUsers email= (1 in flight)",
+            OpKind::Signup1 => "SignUp (1 in flight)",
+            OpKind::SignupTriggers1 => "SignUp + 2 no-op Node triggers (1 in flight)",
         }
     }
     fn operation(self) -> &'static str {
         match self {
-            OpKind::Signup => "SignUp",
+            OpKind::Signup | OpKind::Signup1 | OpKind::SignupTriggers1 => "SignUp",
             OpKind::Password | OpKind::Refresh | OpKind::Srp => "InitiateAuth",
             OpKind::GetUser => "GetUser",
             OpKind::AdminGetUser => "AdminGetUser",
@@ -90,7 +97,7 @@ impl OpKind {
     /// Public-key work the operation cannot avoid, in µs of one core (from the calibration).
     pub fn crypto_floor_us(self, f: &calibrate::Floor) -> f64 {
         match self {
-            OpKind::Signup => f.verifier_us,
+            OpKind::Signup | OpKind::Signup1 | OpKind::SignupTriggers1 => f.verifier_us,
             OpKind::Password => f.verifier_us + 2.0 * f.sign_us,
             OpKind::Refresh => 2.0 * f.sign_us,
             OpKind::Srp => f.srp_server_us + 2.0 * f.sign_us,
@@ -103,7 +110,7 @@ impl OpKind {
     }
     pub fn limit(self) -> Limit {
         match self {
-            OpKind::Signup => Limit::None,
+            OpKind::Signup | OpKind::Signup1 | OpKind::SignupTriggers1 => Limit::None,
             OpKind::Password => Limit::PerCore { per_core: 870.0, target: 0.70 },
             OpKind::Refresh => Limit::PerCore { per_core: 1700.0, target: 0.70 },
             OpKind::Srp => Limit::PerCore { per_core: 445.0, target: 0.80 },
@@ -156,7 +163,7 @@ pub struct Cli {
     #[arg(long, default_value_t = 32)]
     seed_concurrency: usize,
     /// Operations to measure, in order.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "signup,password,srp,refresh,get-user,admin-get-user,list-users,list-users1")]
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "signup,password,srp,refresh,get-user,admin-get-user,list-users,list-users1,signup1,signup-triggers1")]
     ops: Vec<OpKind>,
     /// Threads of the load generator (1 = a single-threaded runtime, the lightest).
     #[arg(long, default_value_t = 1)]
@@ -378,6 +385,9 @@ async fn bench_store(cli: &Cli, store: &str, ep: &Endpoint, server_pid: Option<u
     let mut conn = Conn::open(ep).await?;
     let (pool_id, client_id) = create_pool(&mut conn, ep, &format!("bench-{}-{tag}", cli.users)).await?;
     let (su_pool_id, su_client_id) = create_pool(&mut conn, ep, &format!("bench-signup-{tag}")).await?;
+    let (tr_pool_id, tr_client_id) = create_pool(&mut conn, ep, &format!("bench-triggers-{tag}")).await?;
+    let noop = "arn:aws:lambda:us-east-1:123456789012:function:benchNoop";
+    conn.json(ep, "UpdateUserPool", true, &json!({ "UserPoolId": tr_pool_id, "LambdaConfig": { "PreSignUp": noop, "PostConfirmation": noop } })).await?;
 
     // ---- seeding
     let seed_before = sys::CpuSnap::take(server_pid);
@@ -482,6 +492,8 @@ async fn bench_store(cli: &Cli, store: &str, ep: &Endpoint, server_pid: Option<u
                 OpKind::Password => Bodies::Cycle(password_bodies.clone()),
                 OpKind::Refresh => Bodies::Cycle(refresh_bodies.clone()),
                 OpKind::Srp => Bodies::Srp(srp_spec.clone()),
+                OpKind::Signup1 => Bodies::SignUp { client_id: su_client_id.clone(), tag: format!("{tag}-{rep}-one"), password: PASSWORD.into() },
+                OpKind::SignupTriggers1 => Bodies::SignUp { client_id: tr_client_id.clone(), tag: format!("{tag}-{rep}-tr"), password: PASSWORD.into() },
                 OpKind::GetUser => Bodies::Cycle(getuser_bodies.clone()),
                 OpKind::AdminGetUser => Bodies::Cycle(admin_bodies.clone()),
                 OpKind::ListUsers | OpKind::ListUsers1 => Bodies::Cycle(list_bodies.clone()),
@@ -490,7 +502,7 @@ async fn bench_store(cli: &Cli, store: &str, ep: &Endpoint, server_pid: Option<u
             if rep == 0 {
                 sanity_check(&mut conn, ep, op, &w).await?;
             }
-            let concurrency = if op == OpKind::ListUsers1 { 1 } else { cli.concurrency };
+            let concurrency = if matches!(op, OpKind::ListUsers1 | OpKind::Signup1 | OpKind::SignupTriggers1) { 1 } else { cli.concurrency };
             let perf = match (&cli.perf_dir, rep) {
                 (Some(d), 0) => Some((
                     d.join(format!("{store}-{}.data", format!("{op:?}").to_lowercase())),
@@ -529,7 +541,7 @@ async fn bench_store(cli: &Cli, store: &str, ep: &Endpoint, server_pid: Option<u
     }
 
     if !cli.keep {
-        for p in [&su_pool_id, &pool_id] {
+        for p in [&su_pool_id, &tr_pool_id, &pool_id] {
             if let Err(e) = conn.json(ep, "DeleteUserPool", true, &json!({ "UserPoolId": p })).await {
                 eprintln!("[{store}] warning: could not delete pool {p}: {e}");
             }

@@ -182,6 +182,15 @@ pub struct Server {
 impl Server {
     pub fn start(bin: &Path, data_dir: PathBuf, database_url: Option<&str>, keep: bool) -> Result<Server, String> {
         std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+        // A no-op trigger handler (./functions/benchNoop, found from the server's working
+        // directory): it only auto-confirms, so PostConfirmation follows PreSignUp.
+        let noop = data_dir.join("functions").join("benchNoop");
+        std::fs::create_dir_all(&noop).map_err(|e| format!("cannot create {}: {e}", noop.display()))?;
+        std::fs::write(
+            noop.join("index.mjs"),
+            "export const handler = async (event) => {\n  if (event.triggerSource === 'PreSignUp_SignUp') event.response.autoConfirmUser = true;\n  return event;\n};\n",
+        )
+        .map_err(|e| format!("cannot write the no-op handler: {e}"))?;
         let log = data_dir.join("tobira.log");
         let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let mut cmd = Command::new(bin);

@@ -496,6 +496,16 @@ fn compute_big_b(grp: &Group, b: &Bn, v: &Bn, ctx: &mut Ctx) -> Bn {
 /// u = H(PAD(A) ‖ PAD(B)) (reject u == 0), S = (A·v^u)^b mod N and return the 16-byte HKDF key
 /// (IKM = PAD(S), salt = PAD(u), info = "Caldera Derived Key").
 pub fn server_session_key(big_a: &[u8], b: &[u8], verifier: &[u8]) -> Result<[u8; 16], SrpError> {
+    session_key_inner(big_a, b, None, verifier)
+}
+
+/// [`server_session_key`] for an ephemeral from [`server_ephemeral`], whose B is already known:
+/// one modular exponentiation fewer.
+pub fn server_session_key_for(big_a: &[u8], eph: &ServerEphemeral, verifier: &[u8]) -> Result<[u8; 16], SrpError> {
+    session_key_inner(big_a, &eph.b, Some(&eph.big_b), verifier)
+}
+
+fn session_key_inner(big_a: &[u8], b: &[u8], known_big_b: Option<&[u8]>, verifier: &[u8]) -> Result<[u8; 16], SrpError> {
     let grp = group();
     let mut ctx = Ctx::new();
 
@@ -510,7 +520,10 @@ pub fn server_session_key(big_a: &[u8], b: &[u8], verifier: &[u8]) -> Result<[u8
     }
     let v = load_verifier(verifier)?;
     let b = Bn::from_be(b);
-    let big_b = compute_big_b(grp, &b, &v, &mut ctx);
+    let big_b = match known_big_b {
+        Some(bb) => Bn::from_be(bb),
+        None => compute_big_b(grp, &b, &v, &mut ctx),
+    };
 
     // u is computed over A as the client sent it (clients send A < N, so this is A mod N).
     let u_digest = {
@@ -770,6 +783,10 @@ mod tests {
         let big_a = client::public_a(&a);
         let key = server_session_key(&big_a, &b, &v).expect("valid exchange");
         assert_eq!(hex::encode(key), "bc986d2bef7854cbd57faecba1a93abc");
+        let eph = ServerEphemeral { b: b.to_vec(), big_b: server_public(&b, &v) };
+        assert_eq!(server_session_key_for(&big_a, &eph, &v).unwrap(), key, "with B given, the same key");
+        let prepared = client::Prepared::new(name, USER, PASSWORD, &salt, &a);
+        assert_eq!(prepared.session_key(&eph.big_b).unwrap(), key, "the prepared client agrees");
 
         let secret_block: Vec<u8> = (0u8..64).collect();
         let sig = claim_signature(&key, name, USER, &secret_block, "Tue Jan 2 03:04:05 UTC 2024");

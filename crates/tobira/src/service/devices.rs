@@ -210,7 +210,7 @@ impl Service {
         let d = self.user_device(&pool.row.id, &user, &dk).await?;
         let (salt, v) = self.device_verifier(&d)?;
         let eph = srp::server_ephemeral(self.random.as_ref(), &v);
-        let key = srp::server_session_key(&big_a, &eph.b, &v).map_err(|_| ApiError::not_authorized("Incorrect username or password."))?;
+        let key = srp::server_session_key_for(&big_a, &eph, &v).map_err(|_| ApiError::not_authorized("Incorrect username or password."))?;
         let block = crate::ports::random::random_bytes(self.random.as_ref(), 64);
         flow.srp_key = Some(b64().encode(self.master.seal(b"srp-session-key", &key)));
         flow.code_mac = Some(b64().encode(self.master.mac("srp-block", &block)));

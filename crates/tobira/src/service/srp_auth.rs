@@ -66,7 +66,7 @@ impl Service {
             None => return Err(ApiError::user_not_found()),
         };
         let eph = srp::server_ephemeral(self.random.as_ref(), &verifier);
-        let key = srp::server_session_key(&big_a, &eph.b, &verifier)
+        let key = srp::server_session_key_for(&big_a, &eph, &verifier)
             .map_err(|_| ApiError::not_authorized("Incorrect username or password."))?;
         let block = random_bytes(self.random.as_ref(), 64);
         let block_b64 = b64().encode(&block);
