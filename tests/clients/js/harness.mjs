@@ -42,7 +42,7 @@ function binaryPath() {
  * Start tobira on an ephemeral loopback port with a fresh data directory and the test clock.
  * Resolves to {endpoint, port, dataDir, stop(), stderr()} once the listening line is on stdout.
  */
-export async function startTobira() {
+export async function startTobira({ args: extraArgs = [], env: extraEnv = {} } = {}) {
   if (STORE !== 'sqlite' && STORE !== 'postgres') {
     throw new Error(`TOBIRA_TEST_STORE must be sqlite or postgres, not ${STORE}`);
   }
@@ -52,14 +52,14 @@ export async function startTobira() {
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'tobira-js-'));
   const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir];
-  const env = { ...process.env };
+  const env = { ...process.env, ...extraEnv };
   if (STORE === 'postgres') {
     args.push('--database-url', process.env.TOBIRA_TEST_PG_URL || 'postgres://postgres@127.0.0.1:5432/test');
     if (!env.TOBIRA_MASTER_KEY) {
       env.TOBIRA_MASTER_KEY = createHash('sha256').update('tobira-js-client-tests master key').digest('base64');
     }
   }
-  args.push('--test-clock');
+  args.push('--test-clock', ...extraArgs);
 
   const child = spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
@@ -139,10 +139,10 @@ export async function startTobira() {
  * Start tobira in a before() hook and stop it in an after() hook, even when tests fail.
  * Returns an object whose fields (endpoint, client, server) are filled in by the time tests run.
  */
-export function useTobira() {
+export function useTobira(options = {}) {
   const ctx = { server: null, endpoint: null, client: null };
   before(async () => {
-    ctx.server = await startTobira();
+    ctx.server = await startTobira(typeof options === 'function' ? await options() : options);
     ctx.endpoint = ctx.server.endpoint;
     ctx.client = makeClient(ctx.endpoint);
   });

@@ -203,7 +203,9 @@ impl Ctx {
         if self.metadata_from_initiate {
             return None;
         }
-        self.client_metadata.as_ref().map(metadata_value)
+        // amazon-cognito-identity-js sends `ClientMetadata: {}` on every call; an empty map is
+        // treated as none sent.
+        self.client_metadata.as_ref().filter(|m| !m.is_empty()).map(metadata_value)
     }
 
     /// InitiateAuth's ClientMetadata, which pre authentication and user migration see as
@@ -212,7 +214,7 @@ impl Ctx {
         if !self.metadata_from_initiate {
             return None;
         }
-        self.client_metadata.as_ref().map(metadata_value)
+        self.client_metadata.as_ref().filter(|m| !m.is_empty()).map(metadata_value)
     }
 }
 
