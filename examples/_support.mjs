@@ -74,7 +74,8 @@ export async function startMoto() {
 /** localstripe, a stateful Stripe API stand-in, on a free port. */
 export async function startLocalstripe() {
   const port = await freePort();
-  const p = startProcess(join(VENV_BIN, 'localstripe'), ['--port', String(port)], {}, 'localstripe');
+  // --from-scratch: localstripe otherwise reloads what an earlier run saved in /tmp.
+  const p = startProcess(join(VENV_BIN, 'localstripe'), ['--port', String(port), '--from-scratch'], {}, 'localstripe');
   const url = `http://127.0.0.1:${port}`;
   await waitHttp(`${url}/v1/customers`, 60_000, p.child, 'localstripe');
   return { url, port, stop: () => stopProcess(p), log: p.log };

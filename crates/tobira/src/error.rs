@@ -50,6 +50,16 @@ pub enum ErrorKind {
     DuplicateProvider,
     UnauthorizedException,
     Forbidden,
+    InvalidIdentityPoolConfiguration,
+    ResourceConflict,
+    // IAM and STS (query protocol codes)
+    NoSuchEntity,
+    EntityAlreadyExists,
+    MalformedPolicyDocument,
+    InvalidInput,
+    DeleteConflict,
+    InvalidIdentityToken,
+    InvalidAction,
 }
 
 impl ErrorKind {
@@ -100,6 +110,15 @@ impl ErrorKind {
             DuplicateProvider => "DuplicateProviderException",
             UnauthorizedException => "UnauthorizedException",
             Forbidden => "ForbiddenException",
+            InvalidIdentityPoolConfiguration => "InvalidIdentityPoolConfigurationException",
+            ResourceConflict => "ResourceConflictException",
+            NoSuchEntity => "NoSuchEntity",
+            EntityAlreadyExists => "EntityAlreadyExists",
+            MalformedPolicyDocument => "MalformedPolicyDocument",
+            InvalidInput => "InvalidInput",
+            DeleteConflict => "DeleteConflict",
+            InvalidIdentityToken => "InvalidIdentityToken",
+            InvalidAction => "InvalidAction",
         }
     }
 
@@ -112,6 +131,8 @@ impl ErrorKind {
             InvalidSignature | IncompleteSignature | MissingAuthenticationToken | UnrecognizedClient
             | AccessDenied | ExpiredToken => 403,
             RequestEntityTooLarge => 413,
+            NoSuchEntity => 404,
+            EntityAlreadyExists | DeleteConflict => 409,
             _ => 400,
         }
     }

@@ -3,6 +3,8 @@
 //! and CORS for browser clients. No Cognito rules live here.
 
 pub mod awsjson;
+pub mod identity;
+pub mod query;
 pub mod sigv4;
 
 use std::net::SocketAddr;
@@ -137,23 +139,31 @@ async fn aws_post(State(state): State<AppState>, method: Method, uri: Uri, heade
     let target = headers.get("x-amz-target").and_then(|h| h.to_str().ok()).unwrap_or("").to_string();
     let (prefix, op) = target.split_once('.').unwrap_or(("", ""));
     if target.is_empty() {
+        if is_form(&headers, &body) {
+            return query_post(&state, ctx, &method, &uri, &headers, &body).await;
+        }
         return error_response(&ApiError::new(
             ErrorKind::UnknownOperation,
-            "Missing X-Amz-Target header: tobira speaks AWS JSON 1.1 (X-Amz-Target: AWSCognitoIdentityProviderService.<Operation>).",
+            "Missing X-Amz-Target header: tobira speaks AWS JSON 1.1 (X-Amz-Target: AWSCognitoIdentityProviderService.<Operation>) and the query protocol (IAM, STS).",
         ));
     }
-    if prefix != awsjson::IDP_PREFIX {
-        return error_response(&ApiError::new(ErrorKind::UnknownOperation, format!("Unknown service in target {target}.")));
-    }
-    if !awsjson::SUPPORTED.contains(&op) {
+    let (supported, unsigned): (&[&str], &[&str]) = match prefix {
+        awsjson::IDP_PREFIX => (awsjson::SUPPORTED, awsjson::UNSIGNED_OPERATIONS),
+        identity::PREFIX => (identity::SUPPORTED, identity::UNSIGNED_OPERATIONS),
+        _ => return error_response(&ApiError::new(ErrorKind::UnknownOperation, format!("Unknown service in target {target}."))),
+    };
+    if !supported.contains(&op) {
         return error_response(&ApiError::new(
             ErrorKind::UnknownOperation,
             format!("Operation {op} is not supported by tobira ({target})."),
         ));
     }
-    let unsigned_ok = awsjson::UNSIGNED_OPERATIONS.contains(&op);
-    match authenticate_caller(&state, &method, &uri, &headers, &body, unsigned_ok) {
-        Ok(region) => ctx.signed_region = region,
+    let unsigned_ok = unsigned.contains(&op);
+    match authenticate(&state, &method, &uri, &headers, &body, unsigned_ok).await {
+        Ok((region, caller)) => {
+            ctx.signed_region = region;
+            ctx.caller = caller;
+        }
         Err(e) => return error_response(&e),
     }
     let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
@@ -170,7 +180,14 @@ async fn aws_post(State(state): State<AppState>, method: Method, uri: Uri, heade
     // A bug must cost one request a 500, never the connection or the process.
     let result = {
         use futures_util::FutureExt;
-        std::panic::AssertUnwindSafe(awsjson::dispatch(&state.service, &ctx, op, &value))
+        let call = async {
+            if prefix == identity::PREFIX {
+                identity::dispatch(&state.service, &ctx, op, &value).await
+            } else {
+                awsjson::dispatch(&state.service, &ctx, op, &value).await
+            }
+        };
+        std::panic::AssertUnwindSafe(call)
             .catch_unwind()
             .await
             .unwrap_or_else(|_| Err(ApiError::internal("Internal server error.")))
@@ -199,6 +216,77 @@ fn strip_nulls(v: Value) -> Value {
         Value::Array(a) => Value::Array(a.into_iter().map(strip_nulls).collect()),
         other => other,
     }
+}
+
+/// A form-encoded body: the query protocol (IAM, STS).
+fn is_form(headers: &HeaderMap, body: &Bytes) -> bool {
+    let ct = headers.get("content-type").and_then(|h| h.to_str().ok()).unwrap_or("");
+    ct.starts_with("application/x-www-form-urlencoded") || body.starts_with(b"Action=")
+}
+
+/// IAM and STS: the query protocol, answered in XML.
+async fn query_post(state: &AppState, mut ctx: Ctx, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Response {
+    let signed_service = sigv4::parse_claim(method, uri, headers).ok().flatten().map(|c| c.service);
+    let q = match query::parse(body, signed_service.as_deref()) {
+        Ok(q) => q,
+        Err(e) => return xml_error(None, &e, &ctx.request_id),
+    };
+    match authenticate(state, method, uri, headers, body, query::unsigned(&q.action)).await {
+        Ok((region, caller)) => {
+            ctx.signed_region = region;
+            ctx.caller = caller;
+        }
+        Err(e) => return xml_error(Some(q.service), &e, &ctx.request_id),
+    }
+    let result = {
+        use futures_util::FutureExt;
+        std::panic::AssertUnwindSafe(query::dispatch(&state.service, &ctx, &q))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(ApiError::internal("Internal server error.")))
+    };
+    match result {
+        Ok(v) => {
+            let mut r = (StatusCode::OK, query::success_xml(q.service, &q.action, &v, &ctx.request_id)).into_response();
+            r.headers_mut().insert("content-type", HeaderValue::from_static("text/xml"));
+            r
+        }
+        Err(e) => {
+            if e.kind == ErrorKind::InternalError {
+                tracing::error!(action = %q.action, error = %e, request_id = %ctx.request_id, "internal error");
+            }
+            xml_error(Some(q.service), &e, &ctx.request_id)
+        }
+    }
+}
+
+fn xml_error(service: Option<query::QueryService>, e: &ApiError, request_id: &str) -> Response {
+    let status = StatusCode::from_u16(e.kind.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = (status, query::error_xml(service, e, request_id)).into_response();
+    r.headers_mut().insert("content-type", HeaderValue::from_static("text/xml"));
+    r
+}
+
+/// Authenticates a request: temporary credentials (`ASIA…`, minted by tobira) are always
+/// verified, with their session token and expiry; other keys as [`authenticate_caller`] says.
+async fn authenticate(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    unsigned_ok: bool,
+) -> Result<(Option<String>, Option<crate::service::sts::Caller>), ApiError> {
+    if let Some(claim) = sigv4::parse_claim(method, uri, headers)? {
+        if claim.access_key_id.starts_with("ASIA") {
+            let (secret, caller) = state.service.temporary_secret(&claim.access_key_id, claim.session_token.as_deref()).await?;
+            let lookup = move |_: &str| Some(secret.clone());
+            let now = state.service.clock.now_secs();
+            let verified = sigv4::verify(method, uri, headers, body, now, &lookup)?;
+            return Ok((Some(verified.region), Some(caller)));
+        }
+    }
+    authenticate_caller(state, method, uri, headers, body, unsigned_ok).map(|r| (r, None))
 }
 
 /// SigV4 for management calls. With keys configured, signatures are verified; without,

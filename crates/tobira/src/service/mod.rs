@@ -13,12 +13,15 @@ pub mod devices;
 pub mod events;
 pub mod filter;
 pub mod groups;
+pub mod iam;
+pub mod identity_pools;
 pub mod mfa;
 pub mod migration;
 pub mod password;
 pub mod pools;
 pub mod signin;
 pub mod srp_auth;
+pub mod sts;
 pub mod token_triggers;
 pub mod tokens;
 pub mod triggers;
@@ -56,6 +59,8 @@ pub struct Ctx {
     pub metadata_from_initiate: bool,
     /// The app client the operation came through, when it names one (triggers' callerContext).
     pub client_id: Option<String>,
+    /// Who signed the request, when it was signed with temporary credentials.
+    pub caller: Option<sts::Caller>,
 }
 
 impl Ctx {

@@ -8,7 +8,10 @@
 //! look-ups cheap. Conflicts come back as [`StoreError::Duplicate`] (a unique key was taken)
 //! or [`StoreError::Conflict`] (a row changed since it was read: optimistic concurrency).
 
+mod records;
 mod schema;
+
+pub use records::Record;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};

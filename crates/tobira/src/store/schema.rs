@@ -3,7 +3,7 @@
 //! so that ordering, pagination and prefix ranges agree across backends and use the indexes.
 //! Migrations are numbered; each runs once, recorded in `tobira_migrations`.
 
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
 
 const V1: &str = r#"
 CREATE TABLE pools (
@@ -169,4 +169,19 @@ CREATE INDEX users_by_enabled ON users (pool_id, enabled, username_key)
 /// walked the whole pool; the `status = "Enabled"` filter it served is rare enough to scan.
 const V4: &str = r#"
 DROP INDEX users_by_enabled
+"#;
+
+/// Identity pools, identities, IAM roles and policies, temporary credentials: JSON documents
+/// by kind and id, with a scope (the identity pool of an identity) for listing.
+const V5: &str = r#"
+CREATE TABLE records (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    version BIGINT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE INDEX records_by_scope ON records (kind, scope, id)
 "#;
