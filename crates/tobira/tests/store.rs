@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::{rand_bytes, rand_hex, TempDir};
 use tobira::store::{
-    Backend, ClientRow, CodeRow, GroupRow, Identifier, PoolRow, RefreshRow, SessionRow, Store, StoreError, UserColumn,
+    Backend, ClientRow, Record, CodeRow, GroupRow, Identifier, PoolRow, RefreshRow, SessionRow, Store, StoreError, UserColumn,
     UserFilter, UserRow,
 };
 
@@ -96,6 +96,7 @@ both_backends!(
     concurrent_insert_same_username,
     concurrent_insert_same_identifier,
     concurrent_updates_same_version,
+    records,
 );
 
 /// One process with a store of each backend (a migration tool, or these tests): each must keep
@@ -1094,4 +1095,29 @@ async fn concurrent_updates_same_version(f: &Fixture) {
     assert_eq!((now.version, now.extra), (2, format!(r#"{{"writer":{}}}"#, ok[0])));
 
     s.delete_pool(&pool).await.unwrap();
+}
+
+/// The documents identity pools and IAM keep: insert once, versioned updates, scoped listing.
+async fn records(f: &Fixture) {
+    let s = &f.store;
+    let scope = format!("us-east-1:{}", rand_hex());
+    let rec = |id: &str| Record { kind: "identity".into(), id: format!("{scope}/{id}"), scope: scope.clone(), body: format!("{{\"n\":\"{id}\"}}"), created: 1, version: 1 };
+    for id in ["c", "a", "b"] {
+        s.insert_record(&rec(id)).await.expect("insert");
+    }
+    assert!(matches!(s.insert_record(&rec("a")).await, Err(StoreError::Duplicate(_))), "one record per kind and id");
+    let got = s.get_record("identity", &format!("{scope}/a")).await.unwrap().expect("found");
+    assert_eq!(got.body, "{\"n\":\"a\"}");
+    assert!(s.get_record("other-kind", &format!("{scope}/a")).await.unwrap().is_none(), "kinds are separate");
+    s.update_record("identity", &got.id, "{}", 1).await.expect("update at version 1");
+    assert!(matches!(s.update_record("identity", &got.id, "{\"stale\":1}", 1).await, Err(StoreError::Conflict(_))), "a stale version is refused");
+    assert_eq!(s.get_record("identity", &got.id).await.unwrap().unwrap().version, 2);
+    let page = s.list_records("identity", Some(&scope), None, 2).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), vec![format!("{scope}/a"), format!("{scope}/b")]);
+    let rest = s.list_records("identity", Some(&scope), Some(&page[1].id), 10).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert!(s.delete_record("identity", &format!("{scope}/b")).await.unwrap());
+    assert!(!s.delete_record("identity", &format!("{scope}/b")).await.unwrap());
+    assert_eq!(s.delete_records_in("identity", &scope).await.unwrap(), 2);
+    assert!(s.list_records("identity", Some(&scope), None, 10).await.unwrap().is_empty());
 }

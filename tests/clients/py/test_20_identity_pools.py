@@ -1,0 +1,92 @@
+"""Identity pools, IAM and STS with boto3: the enhanced flow of seed 003 and the classic flow
+(GetOpenIdToken, then STS AssumeRoleWithWebIdentity), against tobira's own IAM roles."""
+import json
+import uuid
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+
+def _client(tobira, service, **creds):
+    kw = dict(endpoint_url=tobira.url, region_name="us-east-1",
+              aws_access_key_id=creds.get("key", "AKIDTOBIRATEST"), aws_secret_access_key=creds.get("secret", "tobira-test-secret"))
+    if creds.get("token"):
+        kw["aws_session_token"] = creds["token"]
+    return boto3.client(service, **kw)
+
+
+TRUST = lambda pool_id: json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity", "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+    "Condition": {"StringEquals": {"cognito-identity.amazonaws.com:aud": pool_id},
+                  "ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "authenticated"}}}]})
+
+
+@pytest.fixture
+def signed_in(tobira, idp, pools):
+    pool_id = pools.create()["Id"]
+    client_id = pools.client(pool_id, ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["ClientId"]
+    idp.admin_create_user(UserPoolId=pool_id, Username="ip-user", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool_id, Username="ip-user", Password="Passw0rd!x", Permanent=True)
+    tokens = idp.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+                               AuthParameters={"USERNAME": "ip-user", "PASSWORD": "Passw0rd!x"})["AuthenticationResult"]
+    provider = f"cognito-idp.us-east-1.amazonaws.com/{pool_id}"
+    return {"pool_id": pool_id, "client_id": client_id, "provider": provider, "logins": {provider: tokens["IdToken"]}}
+
+
+def _identity_pool(tobira, s, classic=False):
+    ci = _client(tobira, "cognito-identity")
+    pool = ci.create_identity_pool(IdentityPoolName="boto", AllowUnauthenticatedIdentities=False, AllowClassicFlow=classic,
+                                   CognitoIdentityProviders=[{"ProviderName": s["provider"], "ClientId": s["client_id"]}])
+    iam = _client(tobira, "iam")
+    role = iam.create_role(RoleName=f"boto-{uuid.uuid4().hex[:12]}", AssumeRolePolicyDocument=TRUST(pool["IdentityPoolId"]))["Role"]
+    return ci, pool, role
+
+
+def test_enhanced_flow_gives_credentials_that_sts_recognises(tobira, signed_in):
+    ci, pool, role = _identity_pool(tobira, signed_in)
+    ci.set_identity_pool_roles(IdentityPoolId=pool["IdentityPoolId"], Roles={"authenticated": role["Arn"]})
+    assert ci.get_identity_pool_roles(IdentityPoolId=pool["IdentityPoolId"])["Roles"] == {"authenticated": role["Arn"]}
+    identity = ci.get_id(IdentityPoolId=pool["IdentityPoolId"], Logins=signed_in["logins"])["IdentityId"]
+    creds = ci.get_credentials_for_identity(IdentityId=identity, Logins=signed_in["logins"])["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA")
+    sts = _client(tobira, "sts", key=creds["AccessKeyId"], secret=creds["SecretKey"], token=creds["SessionToken"])
+    who = sts.get_caller_identity()
+    assert who["Arn"] == f"arn:aws:sts::123456789012:assumed-role/{role['RoleName']}/CognitoIdentityCredentials"
+    assert ci.describe_identity(IdentityId=identity)["Logins"] == [signed_in["provider"]]
+
+
+def test_classic_flow_through_assume_role_with_web_identity(tobira, signed_in):
+    ci, pool, role = _identity_pool(tobira, signed_in, classic=True)
+    identity = ci.get_id(IdentityPoolId=pool["IdentityPoolId"], Logins=signed_in["logins"])["IdentityId"]
+    token = ci.get_open_id_token(IdentityId=identity, Logins=signed_in["logins"])["Token"]
+    sts = _client(tobira, "sts")
+    out = sts.assume_role_with_web_identity(RoleArn=role["Arn"], RoleSessionName="classic", WebIdentityToken=token)
+    assert out["Credentials"]["AccessKeyId"].startswith("ASIA")
+    assert out["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::123456789012:assumed-role/{role['RoleName']}/classic"
+    assert out["SubjectFromWebIdentityToken"] == identity
+    with pytest.raises(ClientError) as e:
+        sts.assume_role_with_web_identity(RoleArn=role["Arn"], RoleSessionName="xx", WebIdentityToken="not-a-token-at-all")
+    assert e.value.response["Error"]["Code"] == "InvalidIdentityToken"
+
+
+def test_classic_flow_must_be_enabled(tobira, signed_in):
+    ci, pool, _ = _identity_pool(tobira, signed_in, classic=False)
+    identity = ci.get_id(IdentityPoolId=pool["IdentityPoolId"], Logins=signed_in["logins"])["IdentityId"]
+    with pytest.raises(ClientError) as e:
+        ci.get_open_id_token(IdentityId=identity, Logins=signed_in["logins"])
+    assert e.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+def test_iam_errors_come_back_as_query_protocol_errors(tobira):
+    iam = _client(tobira, "iam")
+    with pytest.raises(ClientError) as e:
+        iam.get_role(RoleName="no-such-role-here")
+    assert e.value.response["Error"]["Code"] == "NoSuchEntity"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    with pytest.raises(ClientError) as e:
+        iam.create_policy(PolicyName="bad", PolicyDocument="[1,2")
+    assert e.value.response["Error"]["Code"] == "MalformedPolicyDocument"
+    policy = iam.create_policy(PolicyName=f"p-{uuid.uuid4().hex[:8]}", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))["Policy"]
+    assert policy["DefaultVersionId"] == "v1"
+    assert iam.get_policy(PolicyArn=policy["Arn"])["Policy"]["AttachmentCount"] == 0
