@@ -42,7 +42,7 @@ function binaryPath() {
  * Start tobira on an ephemeral loopback port with a fresh data directory and the test clock.
  * Resolves to {endpoint, port, dataDir, stop(), stderr()} once the listening line is on stdout.
  */
-export async function startTobira({ args: extraArgs = [], env: extraEnv = {} } = {}) {
+export async function startTobira({ args: extraArgs = [], env: extraEnv = {}, dataDir: reuseDir } = {}) {
   if (STORE !== 'sqlite' && STORE !== 'postgres') {
     throw new Error(`TOBIRA_TEST_STORE must be sqlite or postgres, not ${STORE}`);
   }
@@ -50,7 +50,8 @@ export async function startTobira({ args: extraArgs = [], env: extraEnv = {} } =
   if (!existsSync(bin)) {
     throw new Error(`tobira binary not found at ${bin}; build it with cargo build (or set TOBIRA_BIN)`);
   }
-  const dataDir = mkdtempSync(join(tmpdir(), 'tobira-js-'));
+  // A given data directory is the caller's: reused (a restart) and left in place on stop.
+  const dataDir = reuseDir || mkdtempSync(join(tmpdir(), 'tobira-js-'));
   const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir];
   const env = { ...process.env, ...extraEnv };
   if (STORE === 'postgres') {
@@ -126,7 +127,7 @@ export async function startTobira({ args: extraArgs = [], env: extraEnv = {} } =
         }
       }
       const info = await exited;
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!reuseDir) rmSync(dataDir, { recursive: true, force: true });
       return { ...info, killed, crashed };
     })();
     return stopping;

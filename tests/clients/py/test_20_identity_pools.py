@@ -90,3 +90,40 @@ def test_iam_errors_come_back_as_query_protocol_errors(tobira):
     policy = iam.create_policy(PolicyName=f"p-{uuid.uuid4().hex[:8]}", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))["Policy"]
     assert policy["DefaultVersionId"] == "v1"
     assert iam.get_policy(PolicyArn=policy["Arn"])["Policy"]["AttachmentCount"] == 0
+
+
+def test_developer_authenticated_identities(tobira):
+    ci = _client(tobira, "cognito-identity")
+    pool = ci.create_identity_pool(IdentityPoolName="dev", AllowUnauthenticatedIdentities=False, DeveloperProviderName="login.example.app")
+    pid = pool["IdentityPoolId"]
+    first = ci.get_open_id_token_for_developer_identity(IdentityPoolId=pid, Logins={"login.example.app": "user-42"})
+    again = ci.get_open_id_token_for_developer_identity(IdentityPoolId=pid, Logins={"login.example.app": "user-42"})
+    assert first["IdentityId"] == again["IdentityId"], "the same developer user, the same identity"
+    found = ci.lookup_developer_identity(IdentityPoolId=pid, DeveloperUserIdentifier="user-42", MaxResults=10)
+    assert found["IdentityId"] == first["IdentityId"]
+    assert ci.lookup_developer_identity(IdentityPoolId=pid, IdentityId=first["IdentityId"], MaxResults=10)["DeveloperUserIdentifierList"] == ["user-42"]
+    iam = _client(tobira, "iam")
+    role = iam.create_role(RoleName=f"dev-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=TRUST(pid))["Role"]
+    ci.set_identity_pool_roles(IdentityPoolId=pid, Roles={"authenticated": role["Arn"]})
+    creds = ci.get_credentials_for_identity(IdentityId=first["IdentityId"], Logins={"cognito-identity.amazonaws.com": first["Token"]})["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA")
+    with pytest.raises(ClientError) as e:
+        ci.get_open_id_token_for_developer_identity(IdentityPoolId=pid, Logins={"someone.else": "x"})
+    assert e.value.response["Error"]["Code"] == "NotAuthorizedException"
+
+
+def test_assume_role_for_a_principal_the_trust_policy_names(tobira):
+    iam = _client(tobira, "iam")
+    trusting = iam.create_role(RoleName=f"ar-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}]}))["Role"]
+    other = iam.create_role(RoleName=f"ar-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}}]}))["Role"]
+    sts = _client(tobira, "sts")
+    out = sts.assume_role(RoleArn=trusting["Arn"], RoleSessionName="ci")
+    assert out["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::123456789012:assumed-role/{trusting['RoleName']}/ci"
+    c = out["Credentials"]
+    who = _client(tobira, "sts", key=c["AccessKeyId"], secret=c["SecretAccessKey"], token=c["SessionToken"]).get_caller_identity()
+    assert who["Arn"] == out["AssumedRoleUser"]["Arn"]
+    with pytest.raises(ClientError) as e:
+        sts.assume_role(RoleArn=other["Arn"], RoleSessionName="ci")
+    assert e.value.response["Error"]["Code"] == "AccessDenied"

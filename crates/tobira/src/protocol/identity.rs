@@ -40,4 +40,7 @@ identity_operations! {
     "DescribeIdentity" => describe_identity,
     "ListIdentities" => list_identities,
     "DeleteIdentities" => delete_identities,
+    "GetOpenIdTokenForDeveloperIdentity" => get_open_id_token_for_developer_identity,
+    "LookupDeveloperIdentity" => lookup_developer_identity,
+    "UnlinkIdentity" => unlink_identity,
 }

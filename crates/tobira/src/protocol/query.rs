@@ -74,6 +74,7 @@ pub async fn dispatch(svc: &Service, ctx: &Ctx, q: &QueryRequest) -> ApiResult<V
         (QueryService::Iam, "DeleteRolePolicy") => svc.iam_delete_role_policy(p).await,
         (QueryService::Sts, "GetCallerIdentity") => svc.sts_get_caller_identity(ctx, p).await,
         (QueryService::Sts, "AssumeRoleWithWebIdentity") => svc.sts_assume_role_with_web_identity(ctx, p).await,
+        (QueryService::Sts, "AssumeRole") => svc.sts_assume_role(ctx, p).await,
         (_, other) => Err(ApiError::new(ErrorKind::InvalidAction, format!("Could not find operation {other} for version {}", match q.service {
             QueryService::Iam => IAM_VERSION,
             QueryService::Sts => STS_VERSION,

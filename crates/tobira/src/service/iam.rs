@@ -117,6 +117,15 @@ impl Service {
         Ok((role, r.version))
     }
 
+    /// The role of this name, if tobira has it.
+    pub async fn role_by_name(&self, name: &str) -> ApiResult<Option<Role>> {
+        match self.iam_get_role(name).await {
+            Ok((r, _)) => Ok(Some(r)),
+            Err(e) if e.kind == ErrorKind::NoSuchEntity => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The role an ARN names, if tobira has it.
     pub async fn role_by_arn(&self, arn: &str) -> ApiResult<Option<Role>> {
         let Some(name) = arn.strip_prefix("arn:aws:iam::").and_then(|rest| rest.split_once(":role/")).map(|(_, p)| p.rsplit('/').next().unwrap_or(p)) else {

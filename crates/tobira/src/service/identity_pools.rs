@@ -95,6 +95,34 @@ pub struct ListIdentitiesInput {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
+pub struct DeveloperTokenInput {
+    pub identity_pool_id: String,
+    pub identity_id: Option<String>,
+    pub logins: BTreeMap<String, String>,
+    pub principal_tags: Option<Map<String, Value>>,
+    pub token_duration: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LookupDeveloperInput {
+    pub identity_pool_id: String,
+    pub identity_id: Option<String>,
+    pub developer_user_identifier: Option<String>,
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UnlinkInput {
+    pub identity_id: String,
+    pub logins: BTreeMap<String, String>,
+    pub logins_to_remove: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct DeleteIdentitiesInput {
     pub identity_ids_to_delete: Vec<String>,
 }
@@ -258,6 +286,15 @@ impl Service {
     /// A user-pool login: `cognito-idp.<region>.amazonaws.com/<poolId>` (or the token's own
     /// issuer without its scheme) with an ID token of a client the identity pool lists.
     async fn check_login(&self, pool: &Value, key: &str, token: &str) -> ApiResult<Login> {
+        if key == FEDERATED {
+            // A token from GetOpenIdToken / GetOpenIdTokenForDeveloperIdentity of this pool.
+            let claims = self.verify_open_id_token(token).await.map_err(|_| bad_login("Invalid signature."))?;
+            if claims.get("aud").and_then(Value::as_str) != pool["pool"]["IdentityPoolId"].as_str() {
+                return Err(bad_login("Audience mismatch."));
+            }
+            let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default().to_string();
+            return Ok(Login { provider: FEDERATED.into(), sub, claims, client_id: String::new() });
+        }
         let providers = pool["pool"]["CognitoIdentityProviders"].as_array().cloned().unwrap_or_default();
         let user_pool_id = key.rsplit('/').next().unwrap_or_default();
         let configured: Vec<&Value> = providers
@@ -377,17 +414,18 @@ impl Service {
                 return Err(ApiError::not_authorized("Unauthenticated access is not supported for this identity pool."));
             }
         } else {
-            let matches = checked.iter().any(|l| {
-                own.contains(&l.provider) && {
-                    let key = format!("{pool_id}|{}|{}", l.provider, l.sub);
-                    let _ = key;
-                    true
-                }
-            });
-            if !matches {
-                return Err(ApiError::not_authorized("Logins don't match. Please include at least one valid login for this identity or identity pool."));
+            let mismatch = || ApiError::not_authorized("Logins don't match. Please include at least one valid login for this identity or identity pool.");
+            if !checked.iter().any(|l| l.provider == FEDERATED || own.contains(&l.provider)) {
+                return Err(mismatch());
             }
             for l in &checked {
+                if l.provider == FEDERATED {
+                    let authenticated = l.claims.get("amr").and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x == "authenticated"));
+                    if l.sub != identity_id || !authenticated {
+                        return Err(mismatch());
+                    }
+                    continue;
+                }
                 let key = format!("{pool_id}|{}|{}", l.provider, l.sub);
                 match self.store.get_record(LOGIN, &key).await? {
                     Some(r) if r.body == identity_id => {}
@@ -509,6 +547,100 @@ impl Service {
         Ok(json!({ "UnprocessedIdentityIds": unprocessed }))
     }
 
+    // ------------------------------------------------------------ developer identities
+
+    /// A developer backend (signed) gets an OpenID token for its own user id, making or reusing
+    /// the identity it maps to.
+    pub async fn get_open_id_token_for_developer_identity(&self, _ctx: &Ctx, input: DeveloperTokenInput) -> ApiResult<Value> {
+        let (pool, _) = self.identity_pool(&input.identity_pool_id).await?;
+        let dev = pool["pool"]["DeveloperProviderName"].as_str().ok_or_else(|| ApiError::invalid_parameter("This identity pool has no developer provider name."))?.to_string();
+        let user_id = input
+            .logins
+            .get(&dev)
+            .cloned()
+            .ok_or_else(|| ApiError::not_authorized(format!("Logins must contain the developer provider name {dev}.")))?;
+        let region = input.identity_pool_id.split(':').next().unwrap_or("us-east-1").to_string();
+        let login_key = format!("{}|{dev}|{user_id}", input.identity_pool_id);
+        let identity_id = match self.store.get_record(LOGIN, &login_key).await? {
+            Some(r) => {
+                if input.identity_id.as_ref().is_some_and(|i| *i != r.body) {
+                    return Err(ApiError::new(ErrorKind::ResourceConflict, "The developer user identifier is already linked to another identity."));
+                }
+                r.body
+            }
+            None => {
+                let id = match &input.identity_id {
+                    Some(i) => {
+                        self.identity(i).await?;
+                        i.clone()
+                    }
+                    None => format!("{region}:{}", uuid_v4(self.random.as_ref())),
+                };
+                match self
+                    .store
+                    .insert_record(&Record { kind: LOGIN.into(), id: login_key.clone(), scope: input.identity_pool_id.clone(), body: id.clone(), created: self.now(), version: 1 })
+                    .await
+                {
+                    Ok(()) => {
+                        if input.identity_id.is_none() {
+                            self.put_identity(&input.identity_pool_id, &id, std::slice::from_ref(&dev)).await?;
+                        }
+                        id
+                    }
+                    Err(StoreError::Duplicate(_)) => self.store.get_record(LOGIN, &login_key).await?.map(|r| r.body).ok_or_else(|| ApiError::internal("identity vanished"))?,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        let seconds = input.token_duration.unwrap_or(600).clamp(1, 86_400);
+        let token = self.open_id_token(&identity_id, &input.identity_pool_id, vec![json!("authenticated"), json!(dev), json!(format!("{dev}:{user_id}"))], seconds).await?;
+        Ok(json!({ "IdentityId": identity_id, "Token": token }))
+    }
+
+    pub async fn lookup_developer_identity(&self, _ctx: &Ctx, input: LookupDeveloperInput) -> ApiResult<Value> {
+        let (pool, _) = self.identity_pool(&input.identity_pool_id).await?;
+        let dev = pool["pool"]["DeveloperProviderName"].as_str().unwrap_or_default().to_string();
+        let prefix = format!("{}|{dev}|", input.identity_pool_id);
+        if let Some(user) = &input.developer_user_identifier {
+            let r = self.store.get_record(LOGIN, &format!("{prefix}{user}")).await?.ok_or_else(|| ApiError::resource_not_found("Identity not found for the developer user identifier."))?;
+            return Ok(json!({ "IdentityId": r.body, "DeveloperUserIdentifierList": [user] }));
+        }
+        let id = input.identity_id.ok_or_else(|| ApiError::invalid_parameter("Either IdentityId or DeveloperUserIdentifier is required."))?;
+        let all = self.store.list_records(LOGIN, Some(&input.identity_pool_id), None, 10_000).await?;
+        let users: Vec<String> = all.iter().filter(|r| r.body == id && r.id.starts_with(&prefix)).map(|r| r.id[prefix.len()..].to_string()).collect();
+        if users.is_empty() {
+            return Err(ApiError::resource_not_found("Identity not found."));
+        }
+        Ok(json!({ "IdentityId": id, "DeveloperUserIdentifierList": users }))
+    }
+
+    /// Removes logins from an identity (proving one of them first).
+    pub async fn unlink_identity(&self, _ctx: &Ctx, input: UnlinkInput) -> ApiResult<Value> {
+        let (identity, _pool, _) = self.resolve_identity(&input.identity_id, &input.logins).await?;
+        let pool_id = identity["IdentityPoolId"].as_str().unwrap_or_default().to_string();
+        let checked_subs: BTreeMap<String, String> = {
+            let (pool, _) = self.identity_pool(&pool_id).await?;
+            let mut m = BTreeMap::new();
+            for l in self.check_logins(&pool, &input.logins).await? {
+                m.insert(l.provider, l.sub);
+            }
+            m
+        };
+        let r = self.store.get_record(IDENTITY, &input.identity_id).await?.ok_or_else(|| ApiError::resource_not_found("Identity not found."))?;
+        let mut body: Value = serde_json::from_str(&r.body).map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut logins: Vec<String> = body["Logins"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default();
+        for remove in &input.logins_to_remove {
+            logins.retain(|l| l != remove);
+            if let Some(sub) = checked_subs.get(remove) {
+                self.store.delete_record(LOGIN, &format!("{pool_id}|{remove}|{sub}")).await?;
+            }
+        }
+        body["Logins"] = json!(logins);
+        body["LastModifiedDate"] = json!(self.now());
+        self.store.update_record(IDENTITY, &input.identity_id, &body.to_string(), r.version).await.map_err(conflict)?;
+        Ok(json!({}))
+    }
+
     // ------------------------------------------------------------ classic flow
 
     async fn identity_key(&self) -> ApiResult<RsaSigningKey> {
@@ -539,17 +671,23 @@ impl Service {
             amr.push(json!(l.provider));
             amr.push(json!(format!("{}:{}:{}", l.provider, l.client_id, l.sub)));
         }
+        let token = self.open_id_token(&input.identity_id, pool_id, amr, 600).await?;
+        Ok(json!({ "IdentityId": input.identity_id, "Token": token }))
+    }
+
+    /// An OpenID token for an identity: issuer cognito-identity.amazonaws.com, aud the pool.
+    async fn open_id_token(&self, identity_id: &str, pool_id: &str, amr: Vec<Value>, seconds: i64) -> ApiResult<String> {
         let now = self.now() / 1000;
         let claims: Map<String, Value> = json!({
-            "sub": input.identity_id, "aud": pool_id, "amr": amr, "iss": format!("https://{FEDERATED}"),
+            "sub": identity_id, "aud": pool_id, "amr": amr, "iss": format!("https://{FEDERATED}"),
             "https://cognito-identity.amazonaws.com/identity-pool-arn": format!("arn:aws:cognito-identity:{}:{}:identitypool/{pool_id}", pool_id.split(':').next().unwrap_or(""), self.config.account_id),
-            "exp": now + 600, "iat": now,
+            "exp": now + seconds, "iat": now,
         })
         .as_object()
         .cloned()
         .unwrap_or_default();
         let key = self.identity_key().await?;
-        Ok(json!({ "IdentityId": input.identity_id, "Token": key.sign(&claims) }))
+        Ok(key.sign(&claims))
     }
 
     /// Checks a token from GetOpenIdToken (for AssumeRoleWithWebIdentity) and returns its claims.

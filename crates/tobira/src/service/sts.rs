@@ -107,6 +107,37 @@ pub fn trust_admits(role: &Role, who: &WebIdentity) -> bool {
     allowed
 }
 
+/// Whether a role's trust policy lets an AWS principal (`callers`: the ARNs the caller goes by)
+/// call sts:AssumeRole.
+pub fn trust_admits_principal(role: &Role, callers: &[String], account: &str) -> bool {
+    let Ok(doc) = serde_json::from_str::<Value>(&role.assume_role_policy_document) else { return false };
+    let statements: Vec<Value> = match doc.get("Statement") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(s @ Value::Object(_)) => vec![s.clone()],
+        _ => return false,
+    };
+    let root = format!("arn:aws:iam::{account}:root");
+    let mut allowed = false;
+    for s in &statements {
+        let principals: Vec<String> = match s.get("Principal") {
+            Some(Value::String(p)) if p == "*" => vec!["*".into()],
+            Some(p) => strings(p.get("AWS").unwrap_or(&Value::Null)),
+            None => vec![],
+        };
+        let principal_ok = principals.iter().any(|p| p == "*" || p == account || *p == root || callers.iter().any(|c| c == p));
+        let action_ok = strings(s.get("Action").unwrap_or(&Value::Null)).iter().any(|a| like(&a.to_ascii_lowercase(), "sts:assumerole"));
+        if !principal_ok || !action_ok || s.get("Condition").is_some_and(|c| c.as_object().is_some_and(|m| !m.is_empty())) {
+            continue;
+        }
+        match s.get("Effect").and_then(Value::as_str) {
+            Some("Deny") => return false,
+            Some("Allow") => allowed = true,
+            _ => {}
+        }
+    }
+    allowed
+}
+
 fn conditions_hold(cond: Option<&Value>, who: &WebIdentity) -> bool {
     let Some(Value::Object(ops)) = cond else { return true };
     for (op, keys) in ops {
@@ -215,6 +246,39 @@ impl Service {
             Some(c) => json!({ "UserId": c.user_id, "Account": account, "Arn": c.arn }),
             None => json!({ "UserId": account, "Account": account, "Arn": format!("arn:aws:iam::{account}:root") }),
         })
+    }
+
+    /// AssumeRole by a signed caller whom the role's trust policy names (or whose account it names).
+    pub async fn sts_assume_role(&self, ctx: &Ctx, p: &Params) -> ApiResult<Value> {
+        let role_arn = p.req("RoleArn")?;
+        let session = p.req("RoleSessionName")?;
+        let account = self.config.account_id.clone();
+        let denied = || ApiError::new(ErrorKind::AccessDenied, format!("User is not authorized to perform: sts:AssumeRole on resource: {role_arn}"));
+        let role = self.role_by_arn(role_arn).await?.ok_or_else(denied)?;
+        let mut callers = vec![];
+        match &ctx.caller {
+            Some(c) => {
+                callers.push(c.arn.clone());
+                // An assumed-role session goes by its role's ARN too.
+                if let Some(rest) = c.arn.strip_prefix(&format!("arn:aws:sts::{account}:assumed-role/")) {
+                    if let Some((name, _)) = rest.split_once('/') {
+                        if let Some(r) = self.role_by_name(name).await? {
+                            callers.push(r.arn);
+                        }
+                    }
+                }
+            }
+            None => callers.push(format!("arn:aws:iam::{account}:root")),
+        }
+        if !trust_admits_principal(&role, &callers, &account) {
+            return Err(denied());
+        }
+        let seconds = p.get("DurationSeconds").and_then(|d| d.parse::<i64>().ok()).unwrap_or(3600).clamp(900, role.max_session_duration.max(3600));
+        let m = self.mint_credentials(&role, session, seconds).await?;
+        Ok(json!({
+            "Credentials": { "AccessKeyId": m.access_key_id, "SecretAccessKey": m.secret, "SessionToken": m.session_token, "Expiration": iso(m.expires_ms) },
+            "AssumedRoleUser": { "AssumedRoleId": m.assumed_role_id, "Arn": m.assumed_role_arn },
+        }))
     }
 
     /// Credentials for the classic flow: an OpenID token from GetOpenIdToken exchanged for a role
