@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/_tobira/clock", get(clock_get).post(clock_post))
         .route("/_tobira/health", get(|| async { "ok" }))
         .route("/_tobira/invocations", get(invocations))
+        .route("/.well-known/jwks_uri", get(identity_jwks))
         .route("/{pool_id}/.well-known/jwks.json", get(jwks))
         .route("/{pool_id}/.well-known/openid-configuration", get(openid_configuration))
         .fallback(fallback)
@@ -353,6 +354,14 @@ struct InvocationsQuery {
 async fn invocations(State(state): State<AppState>, Query(q): Query<InvocationsQuery>) -> Response {
     let list = state.service.triggers.invocations(q.pool_id.as_deref());
     json_response(StatusCode::OK, &json!({ "invocations": list }), "application/json")
+}
+
+/// The keys of cognito-identity's OpenID tokens (GetOpenIdToken).
+async fn identity_jwks(State(state): State<AppState>) -> Response {
+    match state.service.identity_jwks().await {
+        Ok(v) => json_response(StatusCode::OK, &v, "application/json"),
+        Err(e) => error_response(&e),
+    }
 }
 
 async fn clock_get(State(state): State<AppState>) -> Response {

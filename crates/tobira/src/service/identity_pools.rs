@@ -690,6 +690,11 @@ impl Service {
         Ok(key.sign(&claims))
     }
 
+    /// The JWKS of the OpenID tokens (AWS serves it at cognito-identity.amazonaws.com/.well-known/jwks_uri).
+    pub async fn identity_jwks(&self) -> ApiResult<Value> {
+        Ok(json!({ "keys": [self.identity_key().await?.jwk()] }))
+    }
+
     /// Checks a token from GetOpenIdToken (for AssumeRoleWithWebIdentity) and returns its claims.
     pub async fn verify_open_id_token(&self, token: &str) -> ApiResult<Map<String, Value>> {
         let invalid = || ApiError::new(ErrorKind::InvalidIdentityToken, "Couldn't verify the web identity token.");
