@@ -646,14 +646,17 @@ impl Service {
     async fn identity_key(&self) -> ApiResult<RsaSigningKey> {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD;
-        if let Some(r) = self.store.get_record(KEY, "default").await? {
+        // One key per master key: processes sharing a database share the master key, and a
+        // database shared by unrelated deployments (or test suites) keeps them apart.
+        let key_id = hex::encode(&self.master.mac("identity-key-id", b"")[..12]);
+        if let Some(r) = self.store.get_record(KEY, &key_id).await? {
             let sealed = b64.decode(&r.body).map_err(|_| ApiError::internal("corrupt identity key"))?;
             let der = self.master.open(b"identity-key", &sealed).map_err(|_| ApiError::internal("cannot unseal the identity key"))?;
             return RsaSigningKey::from_pkcs8(&der).map_err(|e| ApiError::internal(e.0));
         }
         let (_, der) = RsaSigningKey::generate().map_err(|e| ApiError::internal(e.0))?;
         let body = b64.encode(self.master.seal(b"identity-key", &der));
-        match self.store.insert_record(&Record { kind: KEY.into(), id: "default".into(), scope: String::new(), body, created: self.now(), version: 1 }).await {
+        match self.store.insert_record(&Record { kind: KEY.into(), id: key_id, scope: String::new(), body, created: self.now(), version: 1 }).await {
             Ok(()) | Err(StoreError::Duplicate(_)) => Box::pin(self.identity_key()).await,
             Err(e) => Err(e.into()),
         }
