@@ -127,3 +127,36 @@ def test_assume_role_for_a_principal_the_trust_policy_names(tobira):
     with pytest.raises(ClientError) as e:
         sts.assume_role(RoleArn=other["Arn"], RoleSessionName="ci")
     assert e.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_iam_roles_and_policies_round_trip(tobira):
+    iam = _client(tobira, "iam")
+    name = f"rt-{uuid.uuid4().hex[:8]}"
+    doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": "*"}}]}
+    iam.create_role(RoleName=name, Path="/app/", AssumeRolePolicyDocument=json.dumps(doc), Description="round trip")
+    role = iam.get_role(RoleName=name)["Role"]
+    assert role["Arn"] == f"arn:aws:iam::123456789012:role/app/{name}"
+    assert role["AssumeRolePolicyDocument"] == doc, "botocore decodes the URL-encoded document"
+    assert name in [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    doc2 = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "sts:AssumeRole", "Principal": {"AWS": "*"}}]}
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(doc2))
+    assert iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"] == doc2
+    pdoc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    policy = iam.create_policy(PolicyName=f"pol-{name}", PolicyDocument=json.dumps(pdoc))["Policy"]
+    assert any(p["Arn"] == policy["Arn"] for p in iam.list_policies()["Policies"])
+    assert iam.get_policy_version(PolicyArn=policy["Arn"], VersionId="v1")["PolicyVersion"]["Document"] == pdoc
+    iam.attach_role_policy(RoleName=name, PolicyArn=policy["Arn"])
+    assert iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"] == [{"PolicyName": f"pol-{name}", "PolicyArn": policy["Arn"]}]
+    assert iam.get_policy(PolicyArn=policy["Arn"])["Policy"]["AttachmentCount"] == 1
+    with pytest.raises(ClientError) as e:
+        iam.delete_role(RoleName=name)
+    assert e.value.response["Error"]["Code"] == "DeleteConflict"
+    iam.put_role_policy(RoleName=name, PolicyName="inline", PolicyDocument=json.dumps(pdoc))
+    assert iam.get_role_policy(RoleName=name, PolicyName="inline")["PolicyDocument"] == pdoc
+    iam.delete_role_policy(RoleName=name, PolicyName="inline")
+    iam.detach_role_policy(RoleName=name, PolicyArn=policy["Arn"])
+    iam.delete_policy(PolicyArn=policy["Arn"])
+    iam.delete_role(RoleName=name)
+    with pytest.raises(ClientError) as e:
+        iam.get_role(RoleName=name)
+    assert e.value.response["Error"]["Code"] == "NoSuchEntity"
