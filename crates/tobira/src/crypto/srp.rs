@@ -629,39 +629,7 @@ pub mod client {
         a: &[u8],
         big_b: &[u8],
     ) -> Result<[u8; 16], SrpError> {
-        let grp = group();
-        let mut ctx = Ctx::new();
-        let a = Bn::from_be(a);
-        let big_a = grp.exp_ct(&grp.g, &a, &mut ctx);
-        let big_b = Bn::from_be(big_b);
-        let u_digest = {
-            let mut h = digest::Context::new(&digest::SHA256);
-            h.update(&big_a.pad());
-            h.update(&big_b.pad());
-            h.finish()
-        };
-        if u_digest.as_ref().iter().all(|&x| x == 0) {
-            return Err(SrpError::BadU);
-        }
-        let u = Bn::from_be(u_digest.as_ref());
-        let x = compute_x(pool_name, user_id, password, salt);
-        let gx = grp.exp_ct(&grp.g, &x, &mut ctx);
-        let kgx = grp.k_times(&gx, &mut ctx);
-        let b_red = grp.reduce(&big_b, &mut ctx);
-        let mut base = Bn::new();
-        let mut ux = Bn::new();
-        let mut exp = Bn::new();
-        // SAFETY: valid pointers; all operands are non-negative.
-        unsafe {
-            check(
-                aws_lc_sys::BN_mod_sub(base.mut_ptr(), b_red.ptr(), kgx.ptr(), grp.n.ptr(), ctx.ptr()),
-                "BN_mod_sub",
-            );
-            check(aws_lc_sys::BN_mul(ux.mut_ptr(), u.ptr(), x.ptr(), ctx.ptr()), "BN_mul");
-            check(aws_lc_sys::BN_add(exp.mut_ptr(), a.ptr(), ux.ptr()), "BN_add");
-        }
-        let s = grp.exp_ct(&base, &exp, &mut ctx);
-        Ok(hkdf_key(&s.pad(), &pad_bytes(u_digest.as_ref())))
+        Prepared::new(pool_name, user_id, password, salt, a).session_key(big_b)
     }
 
     /// What a client can compute once per (user, password, a): for load generators, which then
@@ -698,6 +666,9 @@ pub mod client {
                 h.update(&big_b.pad());
                 h.finish()
             };
+            if u_digest.as_ref().iter().all(|&x| x == 0) {
+                return Err(SrpError::BadU);
+            }
             let u = Bn::from_be(u_digest.as_ref());
             let b_red = grp.reduce(&big_b, &mut ctx);
             let mut base = Bn::new();

@@ -180,7 +180,6 @@ async fn aws_post(State(state): State<AppState>, method: Method, uri: Uri, heade
     let started = std::time::Instant::now();
     // A bug must cost one request a 500, never the connection or the process.
     let result = {
-        use futures_util::FutureExt;
         let call = async {
             if prefix == identity::PREFIX {
                 identity::dispatch(&state.service, &ctx, op, &value).await
@@ -188,10 +187,7 @@ async fn aws_post(State(state): State<AppState>, method: Method, uri: Uri, heade
                 awsjson::dispatch(&state.service, &ctx, op, &value).await
             }
         };
-        std::panic::AssertUnwindSafe(call)
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|_| Err(ApiError::internal("Internal server error.")))
+        guarded(call).await
     };
     let micros = started.elapsed().as_micros() as u64;
     match result {
@@ -219,6 +215,12 @@ fn strip_nulls(v: Value) -> Value {
     }
 }
 
+/// Runs an operation so that a bug costs one request a 500, never the connection or the process.
+async fn guarded(call: impl std::future::Future<Output = Result<Value, ApiError>>) -> Result<Value, ApiError> {
+    use futures_util::FutureExt;
+    std::panic::AssertUnwindSafe(call).catch_unwind().await.unwrap_or_else(|_| Err(ApiError::internal("Internal server error.")))
+}
+
 /// A form-encoded body: the query protocol (IAM, STS).
 fn is_form(headers: &HeaderMap, body: &Bytes) -> bool {
     let ct = headers.get("content-type").and_then(|h| h.to_str().ok()).unwrap_or("");
@@ -239,13 +241,7 @@ async fn query_post(state: &AppState, mut ctx: Ctx, method: &Method, uri: &Uri, 
         }
         Err(e) => return xml_error(Some(q.service), &e, &ctx.request_id),
     }
-    let result = {
-        use futures_util::FutureExt;
-        std::panic::AssertUnwindSafe(query::dispatch(&state.service, &ctx, &q))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|_| Err(ApiError::internal("Internal server error.")))
-    };
+    let result = guarded(query::dispatch(&state.service, &ctx, &q)).await;
     match result {
         Ok(v) => {
             let mut r = (StatusCode::OK, query::success_xml(q.service, &q.action, &v, &ctx.request_id)).into_response();

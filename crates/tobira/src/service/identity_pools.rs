@@ -302,7 +302,7 @@ impl Service {
             .filter(|p| p["ProviderName"].as_str().is_some_and(|n| n == key || n.rsplit('/').next() == Some(user_pool_id)))
             .collect();
         if configured.is_empty() || !key.contains('/') {
-            return Err(ApiError::not_authorized(format!("Token is not from a supported provider of this identity pool.")));
+            return Err(ApiError::not_authorized("Token is not from a supported provider of this identity pool."));
         }
         let parsed = jwt::parse(token).map_err(|_| bad_login("Token is not a valid JWT."))?;
         let iss = parsed.claims.get("iss").and_then(Value::as_str).unwrap_or_default().to_string();

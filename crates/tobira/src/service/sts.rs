@@ -77,16 +77,21 @@ fn strings(v: &Value) -> Vec<String> {
     }
 }
 
+/// The statements of a role's trust policy (one or a list), if it parses.
+fn trust_statements(role: &Role) -> Option<Vec<Value>> {
+    let doc = serde_json::from_str::<Value>(&role.assume_role_policy_document).ok()?;
+    match doc.get("Statement")? {
+        Value::Array(a) => Some(a.clone()),
+        s @ Value::Object(_) => Some(vec![s.clone()]),
+        _ => None,
+    }
+}
+
 /// Whether a role's trust policy lets `who` assume it with AssumeRoleWithWebIdentity: an Allow
 /// statement for the federated provider and the action whose conditions all hold, and no Deny
 /// that matches.
 pub fn trust_admits(role: &Role, who: &WebIdentity) -> bool {
-    let Ok(doc) = serde_json::from_str::<Value>(&role.assume_role_policy_document) else { return false };
-    let statements: Vec<Value> = match doc.get("Statement") {
-        Some(Value::Array(a)) => a.clone(),
-        Some(s @ Value::Object(_)) => vec![s.clone()],
-        _ => return false,
-    };
+    let Some(statements) = trust_statements(role) else { return false };
     let mut allowed = false;
     for s in &statements {
         let principal_ok = match s.get("Principal") {
@@ -110,12 +115,7 @@ pub fn trust_admits(role: &Role, who: &WebIdentity) -> bool {
 /// Whether a role's trust policy lets an AWS principal (`callers`: the ARNs the caller goes by)
 /// call sts:AssumeRole.
 pub fn trust_admits_principal(role: &Role, callers: &[String], account: &str) -> bool {
-    let Ok(doc) = serde_json::from_str::<Value>(&role.assume_role_policy_document) else { return false };
-    let statements: Vec<Value> = match doc.get("Statement") {
-        Some(Value::Array(a)) => a.clone(),
-        Some(s @ Value::Object(_)) => vec![s.clone()],
-        _ => return false,
-    };
+    let Some(statements) = trust_statements(role) else { return false };
     let root = format!("arn:aws:iam::{account}:root");
     let mut allowed = false;
     for s in &statements {

@@ -144,7 +144,7 @@ pub fn normalize_lambda_config(mut c: Map<String, Value>) -> ApiResult<Map<Strin
             }
         }
     }
-    if (c.contains_key("CustomSMSSender") || c.contains_key("CustomEmailSender")) && !c.get("KMSKeyID").is_some_and(|k| k.as_str().is_some_and(|s| !s.is_empty())) {
+    if (c.contains_key("CustomSMSSender") || c.contains_key("CustomEmailSender")) && c.get("KMSKeyID").is_none_or(|k| k.as_str().is_none_or(|s| s.is_empty())) {
         return Err(ApiError::invalid_parameter("KMSKeyID must be provided when using custom sender lambda triggers."));
     }
     match (c.get("PreTokenGeneration").cloned(), c.get("PreTokenGenerationConfig").cloned()) {
