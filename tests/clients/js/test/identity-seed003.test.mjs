@@ -33,7 +33,21 @@ async function seed003(noSleep) {
   return JSON.parse(stdout.trim().split('\n').at(-1));
 }
 
+/**
+ * IAM names are account-wide: on a PostgreSQL database shared with earlier runs the seed's fixed
+ * role and policy may exist already, so they are removed first (AWS would refuse them too).
+ */
+async function removeSeedIam() {
+  const c = clients();
+  const policyArn = 'arn:aws:iam::123456789012:policy/service-role/userpool-authorized-policy';
+  const quiet = (p) => p.catch((e) => { if (e.name !== 'NoSuchEntityException') throw e; });
+  await quiet(c.iam.send(new iam.DetachRolePolicyCommand({ RoleName: 'userpool-authorized-role', PolicyArn: policyArn })));
+  await quiet(c.iam.send(new iam.DeleteRoleCommand({ RoleName: 'userpool-authorized-role' })));
+  await quiet(c.iam.send(new iam.DeletePolicyCommand({ PolicyArn: policyArn })));
+}
+
 test('seed 003 runs unchanged and prints the assumed-role ARN (without its sleep too)', async () => {
+  await removeSeedIam();
   const fast = await seed003(true);
   assert.equal(fast.Arn, 'arn:aws:sts::123456789012:assumed-role/userpool-authorized-role/CognitoIdentityCredentials');
   assert.equal(fast.Account, '123456789012');
@@ -41,12 +55,8 @@ test('seed 003 runs unchanged and prints the assumed-role ARN (without its sleep
 });
 
 test('seed 003 with its ten-second sleep', { timeout: 60_000 }, async () => {
-  // The role name is taken by the first run in this server: use a fresh server's worth of names
-  // by running against the same one only after deleting the role.
-  const c = clients();
-  await c.iam.send(new iam.DetachRolePolicyCommand({ RoleName: 'userpool-authorized-role', PolicyArn: 'arn:aws:iam::123456789012:policy/service-role/userpool-authorized-policy' }));
-  await c.iam.send(new iam.DeleteRoleCommand({ RoleName: 'userpool-authorized-role' }));
-  await c.iam.send(new iam.DeletePolicyCommand({ PolicyArn: 'arn:aws:iam::123456789012:policy/service-role/userpool-authorized-policy' }));
+  // The role and policy names are taken by the first run: delete them, as one would on AWS.
+  await removeSeedIam();
   const slow = await seed003(false);
   assert.equal(slow.Arn, 'arn:aws:sts::123456789012:assumed-role/userpool-authorized-role/CognitoIdentityCredentials');
 });
@@ -130,9 +140,10 @@ test('IAM: validation and errors as AWS gives them', async () => {
   await expectError(c.iam.send(new iam.CreateRoleCommand({ RoleName: 'bad-doc', AssumeRolePolicyDocument: '{not json' })), 'MalformedPolicyDocumentException');
   await expectError(c.iam.send(new iam.GetRoleCommand({ RoleName: 'no-such-role' })), 'NoSuchEntityException');
   const doc = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRoleWithWebIdentity', Principal: { Federated: 'cognito-identity.amazonaws.com' } }] });
-  await c.iam.send(new iam.CreateRoleCommand({ RoleName: 'twice', AssumeRolePolicyDocument: doc }));
-  await expectError(c.iam.send(new iam.CreateRoleCommand({ RoleName: 'twice', AssumeRolePolicyDocument: doc })), 'EntityAlreadyExistsException');
-  const got = await c.iam.send(new iam.GetRoleCommand({ RoleName: 'twice' }));
+  const twice = `twice-${Math.random().toString(36).slice(2)}`;
+  await c.iam.send(new iam.CreateRoleCommand({ RoleName: twice, AssumeRolePolicyDocument: doc }));
+  await expectError(c.iam.send(new iam.CreateRoleCommand({ RoleName: twice, AssumeRolePolicyDocument: doc })), 'EntityAlreadyExistsException');
+  const got = await c.iam.send(new iam.GetRoleCommand({ RoleName: twice }));
   assert.equal(decodeURIComponent(got.Role.AssumeRolePolicyDocument), doc);
   assert.ok(got.Role.CreateDate instanceof Date);
 });
