@@ -160,3 +160,30 @@ def test_iam_roles_and_policies_round_trip(tobira):
     with pytest.raises(ClientError) as e:
         iam.get_role(RoleName=name)
     assert e.value.response["Error"]["Code"] == "NoSuchEntity"
+
+
+def test_identity_pool_lifecycle_and_unlink(tobira, signed_in):
+    ci = _client(tobira, "cognito-identity")
+    pool = ci.create_identity_pool(IdentityPoolName="life", AllowUnauthenticatedIdentities=True,
+                                   CognitoIdentityProviders=[{"ProviderName": signed_in["provider"], "ClientId": signed_in["client_id"]}])
+    pid = pool["IdentityPoolId"]
+    listed = ci.list_identity_pools(MaxResults=60)["IdentityPools"]
+    assert {"IdentityPoolId": pid, "IdentityPoolName": "life"} in listed
+    updated = ci.update_identity_pool(IdentityPoolId=pid, IdentityPoolName="renamed", AllowUnauthenticatedIdentities=False,
+                                      CognitoIdentityProviders=pool["CognitoIdentityProviders"])
+    assert updated["IdentityPoolName"] == "renamed"
+    assert ci.describe_identity_pool(IdentityPoolId=pid)["AllowUnauthenticatedIdentities"] is False
+    identity = ci.get_id(IdentityPoolId=pid, Logins=signed_in["logins"])["IdentityId"]
+    ci.unlink_identity(IdentityId=identity, Logins=signed_in["logins"], LoginsToRemove=[signed_in["provider"]])
+    assert ci.describe_identity(IdentityId=identity)["Logins"] == []
+    fresh = ci.get_id(IdentityPoolId=pid, Logins=signed_in["logins"])["IdentityId"]
+    assert fresh != identity, "once unlinked, the login makes a new identity"
+    out = ci.delete_identities(IdentityIdsToDelete=[identity])
+    assert out["UnprocessedIdentityIds"] == []
+    with pytest.raises(ClientError) as e:
+        ci.describe_identity(IdentityId=identity)
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    ci.delete_identity_pool(IdentityPoolId=pid)
+    with pytest.raises(ClientError) as e:
+        ci.describe_identity_pool(IdentityPoolId=pid)
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
