@@ -17,7 +17,8 @@
 //! **Lifetime.** Each function has a pool of at most `concurrency` workers (default 2), started on
 //! demand and reused. A worker that times out, exits, breaks the protocol or reports a fatal error
 //! (an uncaught exception) is killed and replaced by a fresh one on the next call. Workers run in
-//! their own process group, so killing one also kills whatever its handler started; they are
+//! their own process group and are subreapers, so killing one also kills whatever its handler
+//! started, even in a session of its own or orphaned by a double fork ([`kill_group`]); they are
 //! killed on [`super::StandardTriggers::shutdown`] and on drop, and (on Linux) by the kernel if
 //! tobira itself dies: they are spawned from a dedicated thread with `PR_SET_PDEATHSIG`, and they
 //! exit when their socket closes. Idle workers are replaced when the handler file's modification
@@ -276,13 +277,69 @@ impl Drop for Host {
     }
 }
 
+/// Kills a worker and everything it started: its process group, and (on Linux) every descendant
+/// that left the group (`detached: true`, `start_new_session=True`, `setsid`). Workers are
+/// subreapers, so a descendant whose parent exited is still the worker's descendant. The tree is
+/// stopped before it is killed, so nothing in it can fork its way out in between.
 fn kill_group(pid: u32) {
-    if pid > 1 {
-        // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
+    if pid <= 1 {
+        return;
+    }
+    let signal = |p: u32, group: bool, sig: libc::c_int| {
+        let target = if group { -(p as libc::pid_t) } else { p as libc::pid_t };
+        // SAFETY: kill(2) sends a signal; no memory is involved.
         unsafe {
-            libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
+            libc::kill(target, sig);
+        }
+    };
+    #[cfg(target_os = "linux")]
+    {
+        let first = descendants(pid);
+        if !first.is_empty() {
+            signal(pid, true, libc::SIGSTOP);
+            for &d in &first {
+                signal(d, false, libc::SIGSTOP);
+            }
+            for d in descendants(pid).into_iter().chain(first) {
+                signal(d, false, libc::SIGKILL);
+            }
         }
     }
+    signal(pid, true, libc::SIGKILL);
+    // A stopped process still gets SIGKILL; SIGCONT in case the group outlived its leader.
+    signal(pid, true, libc::SIGCONT);
+}
+
+/// The live descendants of `root` (children first), from `/proc/*/stat`.
+#[cfg(target_os = "linux")]
+fn descendants(root: u32) -> Vec<u32> {
+    let mut children: std::collections::HashMap<u32, Vec<u32>> = std::collections::HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return vec![] };
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(") ") else { continue };
+        let mut fields = rest.split(' ');
+        let state = fields.next().unwrap_or("");
+        if state == "Z" || state == "X" {
+            continue;
+        }
+        if let Some(ppid) = fields.next().and_then(|s| s.parse::<u32>().ok()) {
+            children.entry(ppid).or_default().push(pid);
+        }
+    }
+    let mut out = vec![];
+    let mut todo = vec![root];
+    while let Some(p) = todo.pop() {
+        for &c in children.get(&p).map(Vec::as_slice).unwrap_or(&[]) {
+            if c != root && !out.contains(&c) {
+                out.push(c);
+                todo.push(c);
+            }
+        }
+    }
+    out
 }
 
 // ------------------------------------------------------------------------------------ pools
@@ -455,6 +512,10 @@ impl Pool {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+                // Orphans among the handler's descendants become the worker's, not init's, so
+                // killing the worker's tree finds them.
+                #[cfg(target_os = "linux")]
+                libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong);
                 if libc::dup2(child_fd, 3) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
