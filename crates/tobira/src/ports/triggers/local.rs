@@ -310,9 +310,17 @@ fn kill_group(pid: u32) {
     signal(pid, true, libc::SIGCONT);
 }
 
-/// The live descendants of `root` (children first), from `/proc/*/stat`.
+/// The live descendants of `root` (children first), from `/proc/*/stat`. Nothing unless `root` is
+/// a running child of this process: a worker already reaped may have had its pid reused.
 #[cfg(target_os = "linux")]
 fn descendants(root: u32) -> Vec<u32> {
+    let ours = std::fs::read_to_string(format!("/proc/{root}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| rest.split(' ').take(2).map(str::to_string).collect::<Vec<_>>()))
+        .is_some_and(|f| f.len() == 2 && f[0] != "Z" && f[0] != "X" && f[1] == std::process::id().to_string());
+    if !ours {
+        return vec![];
+    }
     let mut children: std::collections::HashMap<u32, Vec<u32>> = std::collections::HashMap::new();
     let Ok(dir) = std::fs::read_dir("/proc") else { return vec![] };
     for entry in dir.flatten() {
