@@ -25,8 +25,31 @@ const POOL: &str = "us-east-1_TestPool1";
 
 // ------------------------------------------------------------------------------------ helpers
 
+/// A private copy of tests/fixtures/functions, made once per test process. Packages a handler
+/// bundles are kept in the repository as `vendor/` (dependency folders are not committed) and
+/// installed in the copy as `node_modules/`, where Node looks for them, as in a Lambda bundle.
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/functions")
+    static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        fn copy(from: &std::path::Path, to: &std::path::Path) {
+            std::fs::create_dir_all(to).expect("create fixture dir");
+            for entry in std::fs::read_dir(from).expect("read fixture dir") {
+                let entry = entry.expect("fixture entry");
+                let name = entry.file_name();
+                let target = to.join(if name == "vendor" { "node_modules".into() } else { name });
+                if entry.file_type().expect("file type").is_dir() {
+                    copy(&entry.path(), &target);
+                } else {
+                    std::fs::copy(entry.path(), &target).expect("copy fixture");
+                }
+            }
+        }
+        let to = std::env::temp_dir().join(format!("tobira-port-fixtures-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&to);
+        copy(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/functions"), &to);
+        to
+    })
+    .clone()
 }
 
 fn arn(name: &str) -> String {

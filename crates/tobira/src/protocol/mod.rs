@@ -270,8 +270,11 @@ fn xml_error(service: Option<query::QueryService>, e: &ApiError, request_id: &st
     r
 }
 
-/// Authenticates a request: temporary credentials (`ASIA…`, minted by tobira) are always
-/// verified, with their session token and expiry; other keys as [`authenticate_caller`] says.
+/// SigV4 for every AWS call. Temporary credentials (`ASIA…`, minted by tobira) are always
+/// verified, with their session token and expiry. Other keys: with keys configured, signatures
+/// are verified; without, any well-formed signature is accepted (loopback development, like
+/// local AWS emulators). Returns the region of the credential scope for signed calls and, for
+/// temporary credentials, who they belong to.
 async fn authenticate(
     state: &AppState,
     method: &Method,
@@ -280,44 +283,25 @@ async fn authenticate(
     body: &Bytes,
     unsigned_ok: bool,
 ) -> Result<(Option<String>, Option<crate::service::sts::Caller>), ApiError> {
-    if let Some(claim) = sigv4::parse_claim(method, uri, headers)? {
-        if claim.access_key_id.starts_with("ASIA") {
-            let (secret, caller) = state.service.temporary_secret(&claim.access_key_id, claim.session_token.as_deref()).await?;
-            let lookup = move |_: &str| Some(secret.clone());
-            let now = wall_clock_secs();
-            let verified = sigv4::verify(method, uri, headers, body, now, &lookup)?;
-            return Ok((Some(verified.region), Some(caller)));
-        }
-    }
-    authenticate_caller(state, method, uri, headers, body, unsigned_ok).map(|r| (r, None))
-}
-
-/// SigV4 for management calls. With keys configured, signatures are verified; without,
-/// any well-formed signature is accepted (loopback development, like local AWS emulators).
-/// Returns the region of the credential scope for signed calls.
-fn authenticate_caller(
-    state: &AppState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &Bytes,
-    unsigned_ok: bool,
-) -> Result<Option<String>, ApiError> {
-    let claim = sigv4::parse_claim(method, uri, headers)?;
-    let Some(claim) = claim else {
+    let Some(claim) = sigv4::parse_claim(method, uri, headers)? else {
         if unsigned_ok {
-            return Ok(None);
+            return Ok((None, None));
         }
         return Err(ApiError::new(ErrorKind::MissingAuthenticationToken, sigv4::MSG_MISSING_TOKEN));
     };
+    if claim.access_key_id.starts_with("ASIA") {
+        let (secret, caller) = state.service.temporary_secret(&claim.access_key_id, claim.session_token.as_deref()).await?;
+        let lookup = move |_: &str| Some(secret.clone());
+        let verified = sigv4::verify(method, uri, headers, body, wall_clock_secs(), &lookup)?;
+        return Ok((Some(verified.region), Some(caller)));
+    }
     if !state.config.access_keys.is_empty() {
         let keys = &state.config.access_keys;
         let lookup = |akid: &str| keys.iter().find(|(id, _)| id == akid).map(|(_, s)| s.clone());
-        let now = wall_clock_secs();
-        let verified = sigv4::verify(method, uri, headers, body, now, &lookup)?;
-        return Ok(Some(verified.region));
+        let verified = sigv4::verify(method, uri, headers, body, wall_clock_secs(), &lookup)?;
+        return Ok((Some(verified.region), None));
     }
-    Ok(Some(claim.region))
+    Ok((Some(claim.region), None))
 }
 
 async fn root_get() -> Response {

@@ -77,65 +77,57 @@ fn strings(v: &Value) -> Vec<String> {
     }
 }
 
-/// The statements of a role's trust policy (one or a list), if it parses.
-fn trust_statements(role: &Role) -> Option<Vec<Value>> {
-    let doc = serde_json::from_str::<Value>(&role.assume_role_policy_document).ok()?;
-    match doc.get("Statement")? {
-        Value::Array(a) => Some(a.clone()),
-        s @ Value::Object(_) => Some(vec![s.clone()]),
-        _ => None,
+/// The trust policy's verdict on `action`: some Allow statement for it that `applies` to the
+/// caller (principal and conditions), and no such Deny.
+fn trust_decision(role: &Role, action: &str, applies: impl Fn(&Value) -> bool) -> bool {
+    let Ok(doc) = serde_json::from_str::<Value>(&role.assume_role_policy_document) else { return false };
+    let statements: Vec<&Value> = match doc.get("Statement") {
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(s @ Value::Object(_)) => vec![s],
+        _ => return false,
+    };
+    let mut allowed = false;
+    for s in statements {
+        let action_ok = strings(s.get("Action").unwrap_or(&Value::Null)).iter().any(|a| like(&a.to_ascii_lowercase(), action));
+        if !action_ok || !applies(s) {
+            continue;
+        }
+        match s.get("Effect").and_then(Value::as_str) {
+            Some("Deny") => return false,
+            Some("Allow") => allowed = true,
+            _ => {}
+        }
     }
+    allowed
 }
 
 /// Whether a role's trust policy lets `who` assume it with AssumeRoleWithWebIdentity: an Allow
 /// statement for the federated provider and the action whose conditions all hold, and no Deny
 /// that matches.
 pub fn trust_admits(role: &Role, who: &WebIdentity) -> bool {
-    let Some(statements) = trust_statements(role) else { return false };
-    let mut allowed = false;
-    for s in &statements {
+    trust_decision(role, "sts:assumerolewithwebidentity", |s| {
         let principal_ok = match s.get("Principal") {
             Some(Value::String(p)) => p == "*",
             Some(p) => strings(p.get("Federated").unwrap_or(&Value::Null)).iter().any(|f| f == who.provider),
             None => false,
         };
-        let action_ok = strings(s.get("Action").unwrap_or(&Value::Null)).iter().any(|a| like(&a.to_ascii_lowercase(), "sts:assumerolewithwebidentity"));
-        if !principal_ok || !action_ok || !conditions_hold(s.get("Condition"), who) {
-            continue;
-        }
-        match s.get("Effect").and_then(Value::as_str) {
-            Some("Deny") => return false,
-            Some("Allow") => allowed = true,
-            _ => {}
-        }
-    }
-    allowed
+        principal_ok && conditions_hold(s.get("Condition"), who)
+    })
 }
 
 /// Whether a role's trust policy lets an AWS principal (`callers`: the ARNs the caller goes by)
-/// call sts:AssumeRole.
+/// call sts:AssumeRole. Statements with conditions are not applied.
 pub fn trust_admits_principal(role: &Role, callers: &[String], account: &str) -> bool {
-    let Some(statements) = trust_statements(role) else { return false };
     let root = format!("arn:aws:iam::{account}:root");
-    let mut allowed = false;
-    for s in &statements {
+    trust_decision(role, "sts:assumerole", |s| {
         let principals: Vec<String> = match s.get("Principal") {
             Some(Value::String(p)) if p == "*" => vec!["*".into()],
             Some(p) => strings(p.get("AWS").unwrap_or(&Value::Null)),
             None => vec![],
         };
         let principal_ok = principals.iter().any(|p| p == "*" || p == account || *p == root || callers.iter().any(|c| c == p));
-        let action_ok = strings(s.get("Action").unwrap_or(&Value::Null)).iter().any(|a| like(&a.to_ascii_lowercase(), "sts:assumerole"));
-        if !principal_ok || !action_ok || s.get("Condition").is_some_and(|c| c.as_object().is_some_and(|m| !m.is_empty())) {
-            continue;
-        }
-        match s.get("Effect").and_then(Value::as_str) {
-            Some("Deny") => return false,
-            Some("Allow") => allowed = true,
-            _ => {}
-        }
-    }
-    allowed
+        principal_ok && s.get("Condition").is_none_or(|c| c.as_object().is_none_or(|m| m.is_empty()))
+    })
 }
 
 fn conditions_hold(cond: Option<&Value>, who: &WebIdentity) -> bool {
