@@ -167,8 +167,11 @@ def test_identity_pool_lifecycle_and_unlink(tobira, signed_in):
     pool = ci.create_identity_pool(IdentityPoolName="life", AllowUnauthenticatedIdentities=True,
                                    CognitoIdentityProviders=[{"ProviderName": signed_in["provider"], "ClientId": signed_in["client_id"]}])
     pid = pool["IdentityPoolId"]
-    listed = ci.list_identity_pools(MaxResults=60)["IdentityPools"]
+    # The PostgreSQL database outlives a run, so walk every page rather than the first.
+    listed = [p for page in ci.get_paginator("list_identity_pools").paginate(MaxResults=60) for p in page["IdentityPools"]]
     assert {"IdentityPoolId": pid, "IdentityPoolName": "life"} in listed
+    assert all(p["IdentityPoolId"].startswith("us-east-1:") for p in listed), "only this region's pools"
+
     updated = ci.update_identity_pool(IdentityPoolId=pid, IdentityPoolName="renamed", AllowUnauthenticatedIdentities=False,
                                       CognitoIdentityProviders=pool["CognitoIdentityProviders"])
     assert updated["IdentityPoolName"] == "renamed"

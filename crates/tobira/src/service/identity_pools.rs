@@ -200,7 +200,10 @@ impl Service {
         let id = format!("{}:{}", self.region(ctx), uuid_v4(self.random.as_ref()));
         let shape = Self::pool_shape(&id, &input)?;
         let body = json!({ "pool": shape, "roles": {}, "roleMappings": {} });
-        self.store.insert_record(&Record { kind: POOL.into(), id: id.clone(), scope: String::new(), body: body.to_string(), created: self.now(), version: 1 }).await?;
+        // Identity pools are regional: the scope is the region, so ListIdentityPools shows only the
+        // caller's region, as each Cognito regional endpoint does.
+        let scope = self.region(ctx);
+        self.store.insert_record(&Record { kind: POOL.into(), id: id.clone(), scope, body: body.to_string(), created: self.now(), version: 1 }).await?;
         Ok(shape)
     }
 
@@ -226,9 +229,10 @@ impl Service {
         Ok(json!({}))
     }
 
-    pub async fn list_identity_pools(&self, _ctx: &Ctx, input: ListPoolsInput) -> ApiResult<Value> {
+    pub async fn list_identity_pools(&self, ctx: &Ctx, input: ListPoolsInput) -> ApiResult<Value> {
         let limit = input.max_results.clamp(1, 60);
-        let recs = self.store.list_records(POOL, None, input.next_token.as_deref(), limit + 1).await?;
+        let region = self.region(ctx);
+        let recs = self.store.list_records(POOL, Some(&region), input.next_token.as_deref(), limit + 1).await?;
         let more = recs.len() as i64 > limit;
         let pools: Vec<Value> = recs
             .iter()
