@@ -72,3 +72,21 @@ pub fn measure() -> Result<Floor, String> {
     let used = CpuUse::between(&before, &CpuSnap::take(None));
     Ok(Floor { sign_us, verifier_us, verify_us, srp_server_us, other_cores: (used.machine_cores - used.client_cores).max(0.0) })
 }
+
+/// `--calibrate-only`: the floor on one core, then on every core at once.
+pub fn report_parallel() -> Result<(), String> {
+    let show = |label: &str, f: &Floor| {
+        println!(
+            "{label}: RS256 sign {:.0} µs, SRP verifier {:.0} µs, SRP server exchange {:.0} µs, RS256 verify {:.0} µs",
+            f.sign_us, f.verifier_us, f.srp_server_us, f.verify_us
+        )
+    };
+    show("one core", &measure()?);
+    let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let floors: Vec<Result<Floor, String>> =
+        std::thread::scope(|s| (0..n).map(|_| s.spawn(measure)).collect::<Vec<_>>().into_iter().map(|h| h.join().unwrap_or_else(|_| Err("panic".into()))).collect());
+    for (i, f) in floors.into_iter().enumerate() {
+        show(&format!("{n} at once, thread {i}"), &f?);
+    }
+    Ok(())
+}

@@ -197,6 +197,10 @@ pub struct Cli {
     /// Skip measuring the crypto floor.
     #[arg(long)]
     no_calibrate: bool,
+    /// Only measure the crypto floor: on one core, then on every core at once (shows whether
+    /// the cores slow each other down, e.g. SMT siblings on the host), and exit.
+    #[arg(long)]
+    calibrate_only: bool,
     /// A note added to the results section.
     #[arg(long)]
     note: Option<String>,
@@ -233,6 +237,9 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     let root = workspace_root();
     let results = cli.results.clone().unwrap_or_else(|| root.join("bench").join("RESULTS.md"));
+    if cli.calibrate_only {
+        return calibrate::report_parallel();
+    }
     eprintln!("calibrating the crypto floor (tobira's RSA and SRP code, one core, ~3.5 s)…");
     let floor = if cli.no_calibrate { None } else { Some(calibrate::measure()?) };
     let header = report::Header::gather(&root, &cli, floor);

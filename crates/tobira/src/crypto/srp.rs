@@ -15,7 +15,9 @@
 //! Bignum arithmetic is aws-lc's `BIGNUM` through `aws-lc-sys`, wrapped in small RAII types.
 //! Every exponentiation whose base or exponent is secret (x, b, v) uses
 //! `BN_mod_exp_mont_consttime` with one Montgomery context for N built once (a `OnceLock`,
-//! read-only afterwards). Products involving secrets are done with Montgomery multiplication
+//! read-only afterwards), except powers of the fixed base g (v = g^x, g^b, A = g^a), which use a
+//! precomputed table (see [`FixedBase`]): 63 Montgomery multiplications with constant-time table
+//! reads instead of ~256 squarings, about four times faster and just as constant-time. Products involving secrets are done with Montgomery multiplication
 //! and additions with `BN_mod_add_quick`, which avoid the data-dependent division of
 //! `BN_mod_mul`/`BN_mod_add`. Exponents are loaded at a fixed width so the exponentiation time
 //! does not reveal leading zero bits.
@@ -114,6 +116,36 @@ impl Bn {
         let r = unsafe { aws_lc_sys::BN_bin2bn(bytes.as_ptr(), bytes.len(), bn.0.as_ptr()) };
         assert!(!r.is_null(), "aws-lc: BN_bin2bn failed (out of memory)");
         bn
+    }
+
+    /// Zero at the full width of N (`LIMBS` words), for Montgomery-domain values.
+    fn full_width() -> Bn {
+        Bn::from_be(&[0u8; N_BYTES])
+    }
+
+    fn dup(&self) -> Bn {
+        // SAFETY: valid BIGNUM; BN_dup keeps the width.
+        let p = unsafe { aws_lc_sys::BN_dup(self.ptr()) };
+        Bn(NonNull::new(p).expect("aws-lc: BN_dup failed (out of memory)"))
+    }
+
+    /// The words of a full-width value (see [`Bn::full_width`]).
+    fn limbs(&self) -> &[u64] {
+        // SAFETY: `d` holds `width` valid words; we only hand out `LIMBS` of them after checking.
+        unsafe {
+            let bn = &*self.ptr();
+            assert_eq!(bn.width as usize, LIMBS, "not a full-width residue");
+            std::slice::from_raw_parts(bn.d, LIMBS)
+        }
+    }
+
+    fn limbs_mut(&mut self) -> &mut [u64] {
+        // SAFETY: as in `limbs`; we own the BIGNUM exclusively.
+        unsafe {
+            let bn = &mut *self.mut_ptr();
+            assert_eq!(bn.width as usize, LIMBS, "not a full-width residue");
+            std::slice::from_raw_parts_mut(bn.d, LIMBS)
+        }
     }
 
     fn ptr(&self) -> *const BIGNUM {
@@ -227,11 +259,9 @@ impl Group {
         let mut k_input = pad_bytes(&n_bytes);
         k_input.extend_from_slice(&pad_bytes(&[2]));
         let k = Bn::from_be(&sha256(&k_input));
-        let mut k_mont = Bn::new();
-        // SAFETY: k < N (256-bit value), mont is for N.
-        let rc = unsafe { aws_lc_sys::BN_to_montgomery(k_mont.mut_ptr(), k.ptr(), mont.0.as_ptr(), ctx.ptr()) };
-        check(rc, "BN_to_montgomery(k)");
-        Group { n, g, k, k_mont, mont }
+        let mut grp = Group { n, g, k_mont: Bn::new(), k, mont };
+        grp.k_mont = grp.to_mont(&grp.k, &mut ctx);
+        grp
     }
 
     fn mont(&self) -> *const BN_MONT_CTX {
@@ -268,32 +298,40 @@ impl Group {
 
     /// `a·b mod N` via Montgomery multiplication (no data-dependent division). `a, b < N`.
     fn mul_ct(&self, a: &Bn, b: &Bn, ctx: &mut Ctx) -> Bn {
-        let mut a_mont = Bn::new();
+        // mont_mul(aR, b) = a·b mod N.
+        let a_mont = self.to_mont(a, ctx);
+        self.mont_mul(&a_mont, b, ctx)
+    }
+
+    /// `a·R mod N`: into the Montgomery domain (full width).
+    fn to_mont(&self, a: &Bn, ctx: &mut Ctx) -> Bn {
         let mut r = Bn::new();
-        // SAFETY: valid pointers; a, b < N as required by the Montgomery functions.
-        unsafe {
-            check(
-                aws_lc_sys::BN_to_montgomery(a_mont.mut_ptr(), a.ptr(), self.mont(), ctx.ptr()),
-                "BN_to_montgomery",
-            );
-            // mont_mul(aR, b) = a·b mod N.
-            check(
-                aws_lc_sys::BN_mod_mul_montgomery(r.mut_ptr(), a_mont.ptr(), b.ptr(), self.mont(), ctx.ptr()),
-                "BN_mod_mul_montgomery",
-            );
-        }
+        // SAFETY: valid pointers; a < N.
+        check(unsafe { aws_lc_sys::BN_to_montgomery(r.mut_ptr(), a.ptr(), self.mont(), ctx.ptr()) }, "BN_to_montgomery");
+        r
+    }
+
+    /// `a·R⁻¹ mod N`: out of the Montgomery domain.
+    fn from_mont(&self, a: &Bn, ctx: &mut Ctx) -> Bn {
+        let mut r = Bn::new();
+        // SAFETY: valid pointers; a < N.
+        check(unsafe { aws_lc_sys::BN_from_montgomery(r.mut_ptr(), a.ptr(), self.mont(), ctx.ptr()) }, "BN_from_montgomery");
+        r
+    }
+
+    /// Montgomery product `a·b·R⁻¹ mod N`. With both operands at full width (every value made
+    /// by `to_mont`, `mont_mul` or `Bn::full_width` is), aws-lc takes its fixed-width
+    /// `bn_mul_mont` path, whose time does not depend on the values.
+    fn mont_mul(&self, a: &Bn, b: &Bn, ctx: &mut Ctx) -> Bn {
+        let mut r = Bn::new();
+        // SAFETY: valid pointers; a, b < N.
+        check(unsafe { aws_lc_sys::BN_mod_mul_montgomery(r.mut_ptr(), a.ptr(), b.ptr(), self.mont(), ctx.ptr()) }, "BN_mod_mul_montgomery");
         r
     }
 
     /// `k·v mod N` (v < N).
     fn k_times(&self, v: &Bn, ctx: &mut Ctx) -> Bn {
-        let mut r = Bn::new();
-        // SAFETY: k_mont is in the Montgomery domain of N; v < N.
-        let rc = unsafe {
-            aws_lc_sys::BN_mod_mul_montgomery(r.mut_ptr(), self.k_mont.ptr(), v.ptr(), self.mont(), ctx.ptr())
-        };
-        check(rc, "BN_mod_mul_montgomery(k)");
-        r
+        self.mont_mul(&self.k_mont, v, ctx)
     }
 
     /// `a + b mod N` for `a, b < N`.
@@ -309,6 +347,99 @@ impl Group {
 fn group() -> &'static Group {
     static GROUP: OnceLock<Group> = OnceLock::new();
     GROUP.get_or_init(Group::new)
+}
+
+/// Limbs (64-bit words) of a residue mod N.
+const LIMBS: usize = N_BYTES / 8;
+/// Exponent bits per table row, and rows for a 256-bit exponent.
+const WINDOW: usize = 4;
+const ROWS: usize = 256 / WINDOW;
+const ENTRIES: usize = 1 << WINDOW;
+
+/// Fixed-base exponentiation g^e for exponents of up to 256 bits (x, b and a are all SHA-256
+/// outputs or 32 random bytes). Row i holds g^(j·16^i) for j in 0..16, in the Montgomery domain,
+/// so g^e = Π_i row_i[e_i] over the exponent's 64 nibbles e_i: 63 Montgomery multiplications.
+///
+/// Constant time: every row is used whatever the exponent (a zero nibble selects the Montgomery
+/// one), every table read touches all 16 entries of its row and keeps one by masking
+/// (`subtle`), and the multiplications are aws-lc's fixed-width `bn_mul_mont` (both operands
+/// are always full-width: see [`FixedBase::mul`]). Built once, on first use (~1,000
+/// multiplications, a few milliseconds); 64 × 16 × 384 bytes = 384 KiB.
+struct FixedBase {
+    /// `ROWS * ENTRIES * LIMBS` limbs, little-endian within an entry as aws-lc keeps them.
+    table: Vec<u64>,
+}
+
+impl FixedBase {
+    fn new(grp: &Group) -> FixedBase {
+        let mut ctx = Ctx::new();
+        let mut table = vec![0u64; ROWS * ENTRIES * LIMBS];
+        let one = grp.to_mont(&Bn::from_be(&[1]), &mut ctx);
+        // base = g^(16^i) in the Montgomery domain, row by row.
+        let mut base = grp.to_mont(&grp.g, &mut ctx);
+        for row in 0..ROWS {
+            let mut cur = one.dup();
+            for j in 0..ENTRIES {
+                let at = (row * ENTRIES + j) * LIMBS;
+                table[at..at + LIMBS].copy_from_slice(cur.limbs());
+                cur = grp.mont_mul(&cur, &base, &mut ctx);
+            }
+            // After the loop cur = base^16 = g^(16^(i+1)).
+            base = cur;
+        }
+        FixedBase { table }
+    }
+
+    /// Copies entry `nibble` of `row` into `out` without a secret-dependent memory access.
+    fn select(&self, row: usize, nibble: u8, out: &mut Bn) {
+        use subtle::{ConditionallySelectable, ConstantTimeEq};
+        let dst = out.limbs_mut();
+        dst.fill(0);
+        let base = row * ENTRIES * LIMBS;
+        for j in 0..ENTRIES {
+            let hit = (j as u8).ct_eq(&nibble);
+            let entry = &self.table[base + j * LIMBS..base + (j + 1) * LIMBS];
+            for (d, e) in dst.iter_mut().zip(entry) {
+                d.conditional_assign(e, hit);
+            }
+        }
+    }
+
+    /// g^e mod N, `e` big-endian of at most 32 bytes.
+    fn pow(&self, grp: &Group, e: &[u8]) -> Bn {
+        assert!(e.len() <= 32, "fixed-base exponent over 256 bits");
+        let mut padded = [0u8; 32];
+        padded[32 - e.len()..].copy_from_slice(e);
+        let nibble = |i: usize| (padded[31 - i / 2] >> (4 * (i % 2))) & 0x0f;
+        let mut ctx = Ctx::new();
+        let mut acc = Bn::full_width();
+        self.select(0, nibble(0), &mut acc);
+        let mut entry = Bn::full_width();
+        for row in 1..ROWS {
+            self.select(row, nibble(row), &mut entry);
+            acc = grp.mont_mul(&acc, &entry, &mut ctx);
+        }
+        subtle_zeroize(&mut padded);
+        grp.from_mont(&acc, &mut ctx)
+    }
+}
+
+fn subtle_zeroize(b: &mut [u8]) {
+    for x in b.iter_mut() {
+        // SAFETY: a valid, aligned pointer to a byte we own; volatile so the wipe is kept.
+        unsafe { std::ptr::write_volatile(x, 0) };
+    }
+}
+
+/// g^e mod N, constant time. Exponents of up to 256 bits (all of the server's) use the table;
+/// longer ones (a client's `a` may be 1024 bits) the general exponentiation.
+fn pow_g(e: &[u8]) -> Bn {
+    static TABLE: OnceLock<FixedBase> = OnceLock::new();
+    let grp = group();
+    if e.len() > 32 {
+        return grp.exp_ct(&grp.g, &Bn::from_be(e), &mut Ctx::new());
+    }
+    TABLE.get_or_init(|| FixedBase::new(grp)).pow(grp, e)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -396,10 +527,7 @@ fn compute_x(pool_name: &str, user_id: &str, password: &str, salt: &[u8]) -> Bn 
 /// The salt is treated as an integer (`PAD(int(salt))`), which is what amazon-cognito-identity-js
 /// does and, with [`to_hex`] on the wire, what pycognito does too.
 pub fn compute_verifier(pool_name: &str, user_id: &str, password: &str, salt: &[u8]) -> Vec<u8> {
-    let grp = group();
-    let mut ctx = Ctx::new();
-    let x = compute_x(pool_name, user_id, password, salt);
-    grp.exp_ct(&grp.g, &x, &mut ctx).to_be_padded(N_BYTES)
+    pow_g(&compute_x(pool_name, user_id, password, salt).to_be_padded(32)).to_be_padded(N_BYTES)
 }
 
 /// Recompute v from the password and compare with `verifier` in constant time.
@@ -487,7 +615,7 @@ pub fn server_public(b: &[u8], verifier: &[u8]) -> Vec<u8> {
 }
 
 fn compute_big_b(grp: &Group, b: &Bn, v: &Bn, ctx: &mut Ctx) -> Bn {
-    let gb = grp.exp_ct(&grp.g, b, ctx);
+    let gb = pow_g(&b.to_be_padded(32));
     let kv = grp.k_times(v, ctx);
     grp.add_ct(&kv, &gb)
 }
@@ -615,9 +743,7 @@ pub mod client {
 
     /// A = g^a mod N (minimal big-endian).
     pub fn public_a(a: &[u8]) -> Vec<u8> {
-        let grp = group();
-        let mut ctx = Ctx::new();
-        grp.exp_ct(&grp.g, &Bn::from_be(a), &mut ctx).to_be()
+        pow_g(a).to_be()
     }
 
     /// The client's 16-byte key: S = (B − k·g^x)^(a + u·x) mod N, then the same HKDF.
@@ -646,9 +772,9 @@ pub mod client {
         pub fn new(pool_name: &str, user_id: &str, password: &str, salt: &[u8], a: &[u8]) -> Prepared {
             let grp = group();
             let mut ctx = Ctx::new();
-            let big_a = grp.exp_ct(&grp.g, &Bn::from_be(a), &mut ctx).to_be();
+            let big_a = pow_g(a).to_be();
             let x = compute_x(pool_name, user_id, password, salt);
-            let gx = grp.exp_ct(&grp.g, &x, &mut ctx);
+            let gx = pow_g(&x.to_be_padded(32));
             let kgx = grp.k_times(&gx, &mut ctx);
             Prepared { a: a.to_vec(), big_a, x: x.to_be(), kgx: kgx.to_be() }
         }
@@ -694,6 +820,23 @@ pub mod client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_base_powers_match_the_general_exponentiation() {
+        let grp = group();
+        let mut ctx = Ctx::new();
+        let mut exps: Vec<Vec<u8>> = vec![vec![], vec![0], vec![1], vec![2], vec![0xff; 32], vec![0x80; 32], vec![0; 32], vec![0x0f, 0xf0]];
+        let rng = SysRng;
+        for n in [1, 7, 16, 31, 32, 32, 32, 32, 33, 128] {
+            let mut e = vec![0u8; n];
+            rng.fill(&mut e);
+            exps.push(e);
+        }
+        for e in exps {
+            let want = grp.exp_ct(&grp.g, &Bn::from_be(&e), &mut ctx).to_be();
+            assert_eq!(pow_g(&e).to_be(), want, "g^{}", to_hex(&e));
+        }
+    }
     use std::sync::atomic::{AtomicU64, Ordering};
 
     /// Deterministic test RNG (xorshift), good enough for tests.
