@@ -2,8 +2,7 @@
 //! credentials. Each write is one statement, so every change is visible to the next request of
 //! any tobira process; `version` guards read-modify-write.
 
-use sqlx::Row;
-
+use super::db::Row;
 use super::{map_unique, Store, StoreError, StoreResult};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -17,69 +16,69 @@ pub struct Record {
     pub version: i64,
 }
 
-fn record(r: &sqlx::any::AnyRow) -> StoreResult<Record> {
+fn record(r: &Row) -> StoreResult<Record> {
     Ok(Record {
-        kind: r.try_get("kind")?,
-        id: r.try_get("id")?,
-        scope: r.try_get("scope")?,
-        body: r.try_get("body")?,
-        created: r.try_get("created")?,
-        version: r.try_get("version")?,
+        kind: r.get(0)?,
+        id: r.get(1)?,
+        scope: r.get(2)?,
+        body: r.get(3)?,
+        created: r.get(4)?,
+        version: r.get(5)?,
     })
 }
 
 impl Store {
     /// Inserts a new record; `StoreError::Duplicate` if (kind, id) exists.
     pub async fn insert_record(&self, r: &Record) -> StoreResult<()> {
-        let res = sqlx::query(self.sql("INSERT INTO records (kind, id, scope, body, created, version) VALUES ($1,$2,$3,$4,$5,$6)"))
+        let res = self.db.write(self.sql("INSERT INTO records (kind, id, scope, body, created, version) VALUES ($1,$2,$3,$4,$5,$6)"))
             .bind(&r.kind).bind(&r.id).bind(&r.scope).bind(&r.body).bind(r.created).bind(r.version)
-            .execute(&self.write)
+            .execute()
             .await;
         map_unique(res, "record").map(|_| ())
     }
 
     pub async fn get_record(&self, kind: &str, id: &str) -> StoreResult<Option<Record>> {
-        let row = sqlx::query(self.sql("SELECT kind, id, scope, body, created, version FROM records WHERE kind = $1 AND id = $2"))
+        let row = self.db.read(self.sql("SELECT kind, id, scope, body, created, version FROM records WHERE kind = $1 AND id = $2"))
             .bind(kind)
             .bind(id)
-            .fetch_optional(&self.read)
+            .fetch_optional()
             .await?;
         row.as_ref().map(record).transpose()
     }
 
     /// Replaces the body if the record still has `expected` as its version (then bumped).
     pub async fn update_record(&self, kind: &str, id: &str, body: &str, expected: i64) -> StoreResult<()> {
-        let r = sqlx::query(self.sql("UPDATE records SET body = $3, version = version + 1 WHERE kind = $1 AND id = $2 AND version = $4"))
+        let r = self.db.write(self.sql("UPDATE records SET body = $3, version = version + 1 WHERE kind = $1 AND id = $2 AND version = $4"))
             .bind(kind).bind(id).bind(body).bind(expected)
-            .execute(&self.write)
+            .execute()
             .await?;
-        if r.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Conflict(format!("{kind} {id} changed concurrently"))) }
+        if r == 1 { Ok(()) } else { Err(StoreError::Conflict(format!("{kind} {id} changed concurrently"))) }
     }
 
     pub async fn delete_record(&self, kind: &str, id: &str) -> StoreResult<bool> {
-        let r = sqlx::query(self.sql("DELETE FROM records WHERE kind = $1 AND id = $2")).bind(kind).bind(id).execute(&self.write).await?;
-        Ok(r.rows_affected() == 1)
+        let r = self.db.write(self.sql("DELETE FROM records WHERE kind = $1 AND id = $2")).bind(kind).bind(id).execute().await?;
+        Ok(r == 1)
     }
 
     /// Deletes every record of `kind` in `scope`.
     pub async fn delete_records_in(&self, kind: &str, scope: &str) -> StoreResult<u64> {
-        let r = sqlx::query(self.sql("DELETE FROM records WHERE kind = $1 AND scope = $2")).bind(kind).bind(scope).execute(&self.write).await?;
-        Ok(r.rows_affected())
+        let r = self.db.write(self.sql("DELETE FROM records WHERE kind = $1 AND scope = $2")).bind(kind).bind(scope).execute().await?;
+        Ok(r)
     }
 
     /// Records of `kind` (in `scope`, when given) ordered by id, after `after` (exclusive).
     pub async fn list_records(&self, kind: &str, scope: Option<&str>, after: Option<&str>, limit: i64) -> StoreResult<Vec<Record>> {
         let rows = match scope {
             Some(scope) => {
-                sqlx::query(self.sql("SELECT kind, id, scope, body, created, version FROM records WHERE kind = $1 AND scope = $2 AND id > $3 ORDER BY id LIMIT $4"))
+                self.db.read(self.sql("SELECT kind, id, scope, body, created, version FROM records WHERE kind = $1 AND scope = $2 AND id > $3 ORDER BY id LIMIT $4"))
                     .bind(kind).bind(scope).bind(after.unwrap_or("")).bind(limit)
-                    .fetch_all(&self.read)
+                    .fetch_all()
                     .await?
             }
             None => {
-                sqlx::query(self.sql("SELECT kind, id, scope, body, created, version FROM records WHERE kind = $1 AND id > $2 ORDER BY id LIMIT $3"))
+                self.db.read(self.sql("SELECT kind, id, scope, body, created, version FROM records WHERE kind = $1 AND id > $2 ORDER BY id LIMIT $3"))
                     .bind(kind).bind(after.unwrap_or("")).bind(limit)
-                    .fetch_all(&self.read)
+                    .fetch_all()
                     .await?
             }
         };
