@@ -190,3 +190,25 @@ def test_identity_pool_lifecycle_and_unlink(tobira, signed_in):
     with pytest.raises(ClientError) as e:
         ci.describe_identity_pool(IdentityPoolId=pid)
     assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_a_guest_identity_signing_in_keeps_its_id_and_a_known_login_wins(tobira, signed_in):
+    ci = _client(tobira, "cognito-identity")
+    pid = ci.create_identity_pool(IdentityPoolName="guests", AllowUnauthenticatedIdentities=True,
+                                  CognitoIdentityProviders=[{"ProviderName": signed_in["provider"], "ClientId": signed_in["client_id"]}])["IdentityPoolId"]
+    iam = _client(tobira, "iam")
+    role = iam.create_role(RoleName=f"guest-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+                                                "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+                                                "Condition": {"StringEquals": {"cognito-identity.amazonaws.com:aud": pid}}}]}))["Role"]
+    ci.set_identity_pool_roles(IdentityPoolId=pid, Roles={"authenticated": role["Arn"], "unauthenticated": role["Arn"]})
+    guest = ci.get_id(IdentityPoolId=pid)["IdentityId"]
+    assert ci.describe_identity(IdentityId=guest)["Logins"] == []
+    out = ci.get_credentials_for_identity(IdentityId=guest, Logins=signed_in["logins"])
+    assert out["IdentityId"] == guest, "the login joins the guest identity"
+    assert ci.describe_identity(IdentityId=guest)["Logins"] == [signed_in["provider"]]
+    assert ci.get_id(IdentityPoolId=pid, Logins=signed_in["logins"])["IdentityId"] == guest
+    other_guest = ci.get_id(IdentityPoolId=pid)["IdentityId"]
+    again = ci.get_credentials_for_identity(IdentityId=other_guest, Logins=signed_in["logins"])
+    assert again["IdentityId"] == guest, "a login already linked answers with its own identity"
+    assert ci.describe_identity(IdentityId=other_guest)["Logins"] == []

@@ -412,7 +412,11 @@ impl Service {
         let checked = self.check_logins(&pool, logins).await?;
         if own.is_empty() {
             if !checked.is_empty() {
-                return Err(ApiError::not_authorized("Logins don't match. Please include at least one valid login for this identity or identity pool."));
+                if checked.iter().any(|l| l.provider == FEDERATED) {
+                    return Err(ApiError::not_authorized("Logins don't match. Please include at least one valid login for this identity or identity pool."));
+                }
+                let signed_in = self.link_guest(identity, &pool_id, &checked).await?;
+                return Ok((signed_in, pool, checked));
             }
             if pool["pool"]["AllowUnauthenticatedIdentities"] != json!(true) {
                 return Err(ApiError::not_authorized("Unauthenticated access is not supported for this identity pool."));
@@ -438,6 +442,30 @@ impl Service {
             }
         }
         Ok((identity, pool, checked))
+    }
+
+    /// A guest signing in (Amplify keeps the guest's identity id and sends it with the new login):
+    /// the login joins the guest identity, which becomes authenticated; a login already linked to
+    /// another identity answers with that one instead, as Cognito does.
+    async fn link_guest(&self, guest: Value, pool_id: &str, checked: &[Login]) -> ApiResult<Value> {
+        let guest_id = guest["IdentityId"].as_str().unwrap_or_default().to_string();
+        let first = &checked[0];
+        let login_key = format!("{pool_id}|{}|{}", first.provider, first.sub);
+        let record = Record { kind: LOGIN.into(), id: login_key.clone(), scope: pool_id.to_string(), body: guest_id.clone(), created: self.now(), version: 1 };
+        match self.store.insert_record(&record).await {
+            Ok(()) => {}
+            Err(StoreError::Duplicate(_)) => {
+                let r = self.store.get_record(LOGIN, &login_key).await?.ok_or_else(|| ApiError::internal("identity vanished"))?;
+                return self.identity(&r.body).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let r = self.store.get_record(IDENTITY, &guest_id).await?.ok_or_else(|| ApiError::resource_not_found("Identity not found."))?;
+        let mut body: Value = serde_json::from_str(&r.body).map_err(|e| ApiError::internal(e.to_string()))?;
+        body["Logins"] = json!(checked.iter().map(|l| l.provider.clone()).collect::<Vec<_>>());
+        body["LastModifiedDate"] = json!(self.now());
+        self.store.update_record(IDENTITY, &guest_id, &body.to_string(), r.version).await.map_err(conflict)?;
+        Ok(body)
     }
 
     /// The role an identity gets: CustomRoleArn (among the token's cognito:roles), a Token role
@@ -512,13 +540,15 @@ impl Service {
 
     pub async fn get_credentials_for_identity(&self, _ctx: &Ctx, input: CredentialsInput) -> ApiResult<Value> {
         let logins = input.logins.unwrap_or_default();
-        let (_identity, pool, checked) = self.resolve_identity(&input.identity_id, &logins).await?;
+        let (identity, pool, checked) = self.resolve_identity(&input.identity_id, &logins).await?;
+        // A guest's login may have answered with the identity it was already linked to.
+        let identity_id = identity["IdentityId"].as_str().unwrap_or(&input.identity_id).to_string();
         let pool_id = pool["pool"]["IdentityPoolId"].as_str().unwrap_or_default().to_string();
         let role_arn = Self::choose_role(&pool, &checked, input.custom_role_arn.as_deref())?;
-        let role = self.trusted_role(&role_arn, &pool_id, &input.identity_id, &checked).await?;
+        let role = self.trusted_role(&role_arn, &pool_id, &identity_id, &checked).await?;
         let m = self.mint_credentials(&role, "CognitoIdentityCredentials", CREDENTIALS_SECONDS).await?;
         Ok(json!({
-            "IdentityId": input.identity_id,
+            "IdentityId": identity_id,
             "Credentials": { "AccessKeyId": m.access_key_id, "SecretKey": m.secret, "SessionToken": m.session_token, "Expiration": epoch(m.expires_ms).floor() },
         }))
     }
@@ -668,7 +698,8 @@ impl Service {
 
     pub async fn get_open_id_token(&self, _ctx: &Ctx, input: CredentialsInput) -> ApiResult<Value> {
         let logins = input.logins.unwrap_or_default();
-        let (_, pool, checked) = self.resolve_identity(&input.identity_id, &logins).await?;
+        let (identity, pool, checked) = self.resolve_identity(&input.identity_id, &logins).await?;
+        let identity_id = identity["IdentityId"].as_str().unwrap_or(&input.identity_id).to_string();
         if pool["pool"]["AllowClassicFlow"] != json!(true) {
             return Err(ApiError::invalid_parameter("Basic (classic) flow is not enabled, please use enhanced flow."));
         }
@@ -678,8 +709,8 @@ impl Service {
             amr.push(json!(l.provider));
             amr.push(json!(format!("{}:{}:{}", l.provider, l.client_id, l.sub)));
         }
-        let token = self.open_id_token(&input.identity_id, pool_id, amr, 600).await?;
-        Ok(json!({ "IdentityId": input.identity_id, "Token": token }))
+        let token = self.open_id_token(&identity_id, pool_id, amr, 600).await?;
+        Ok(json!({ "IdentityId": identity_id, "Token": token }))
     }
 
     /// An OpenID token for an identity: issuer cognito-identity.amazonaws.com, aud the pool.

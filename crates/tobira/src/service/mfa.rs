@@ -25,6 +25,9 @@ pub struct UserExtra {
     pub mfa_list: Vec<String>,
     #[serde(rename = "PreferredMfaSetting", default, skip_serializing_if = "Option::is_none")]
     pub preferred: Option<String>,
+    /// The legacy SMS MFA setting (SetUserSettings), shown as `MFAOptions` by GetUser and AdminGetUser.
+    #[serde(rename = "MFAOptions", default, skip_serializing_if = "Vec::is_empty")]
+    pub mfa_options: Vec<Value>,
     /// Sealed TOTP secret, once verified.
     #[serde(rename = "totpSecret", default, skip_serializing_if = "Option::is_none")]
     pub totp_secret: Option<String>,
@@ -119,6 +122,38 @@ pub struct AdminSetUserMfaPreferenceInput {
     pub username: String,
     #[serde(rename = "UserPoolId")]
     pub user_pool_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MfaOption {
+    pub delivery_medium: Option<String>,
+    pub attribute_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SetUserSettingsInput {
+    #[serde(rename = "AccessToken")]
+    pub access_token: String,
+    #[serde(rename = "MFAOptions")]
+    pub mfa_options: Vec<MfaOption>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AdminSetUserSettingsInput {
+    #[serde(rename = "UserPoolId")]
+    pub user_pool_id: String,
+    #[serde(rename = "Username")]
+    pub username: String,
+    #[serde(rename = "MFAOptions")]
+    pub mfa_options: Vec<MfaOption>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AdminUserOnly {
+    pub user_pool_id: String,
+    pub username: String,
 }
 
 fn b64() -> base64::engine::GeneralPurpose {
@@ -230,9 +265,8 @@ impl Service {
                 let sealed = flow.pending_totp.clone().ok_or_else(|| ApiError::invalid_parameter("Call AssociateSoftwareToken with this session first."))?;
                 let secret = self.open_totp(&user, &sealed)?;
                 let Some(step) = totp::verify(&secret, &input.user_code, self.now() / 1000, None) else {
-                    // The session stays usable for another try.
-                    let again = self.new_session(&pool, &client, &user, "MFA_SETUP", &flow).await?;
-                    let _ = again;
+                    // The same session stays usable for another try.
+                    self.restore_flow_session(&pool, &client, &user, "MFA_SETUP", session, &flow).await?;
                     return Err(mismatch());
                 };
                 let key = user.username_key.clone();
@@ -324,6 +358,102 @@ impl Service {
         })
         .await?;
         Ok(json!({}))
+    }
+
+    /// The legacy MFA setting: only SMS to the phone number; an empty list turns SMS MFA off.
+    fn apply_settings(user: &mut UserRow, options: &[MfaOption]) -> ApiResult<()> {
+        let mut extra = UserExtra::of(user);
+        let mut kept = vec![];
+        for o in options {
+            match (o.delivery_medium.as_deref(), o.attribute_name.as_deref()) {
+                (Some("SMS"), Some("phone_number")) => {
+                    if user.attr("phone_number").is_none() {
+                        return Err(ApiError::invalid_parameter("User does not have a phone number to use SMS MFA."));
+                    }
+                    kept = vec![json!({ "DeliveryMedium": "SMS", "AttributeName": "phone_number" })];
+                }
+                (Some("SMS") | Some("EMAIL"), _) => {
+                    return Err(ApiError::invalid_parameter("Only SMS MFA to the phone_number attribute can be set with MFAOptions."))
+                }
+                (m, _) => {
+                    return Err(ApiError::validation(&[format!(
+                        "Value '{}' at 'mFAOptions.1.member.deliveryMedium' failed to satisfy constraint: Member must satisfy enum value set: [SMS, EMAIL]",
+                        m.unwrap_or("null")
+                    )]))
+                }
+            }
+        }
+        extra.set_enabled(SMS_MFA, !kept.is_empty());
+        extra.mfa_options = kept;
+        extra.store(user);
+        Ok(())
+    }
+
+    pub async fn set_user_settings(&self, ctx: &Ctx, input: SetUserSettingsInput) -> ApiResult<Value> {
+        let auth = self.authenticate(ctx, &input.access_token).await?;
+        let key = auth.user.username_key.clone();
+        let pool = auth.pool;
+        self.with_user_retry(|| async {
+            let mut u = self.store.get_user(&pool.row.id, &key).await?.ok_or_else(ApiError::user_not_found)?;
+            Self::apply_settings(&mut u, &input.mfa_options)?;
+            self.save_user(&mut u, true).await
+        })
+        .await?;
+        Ok(json!({}))
+    }
+
+    pub async fn admin_set_user_settings(&self, _ctx: &Ctx, input: AdminSetUserSettingsInput) -> ApiResult<Value> {
+        let pool = self.pool(&input.user_pool_id).await?;
+        self.with_user_retry(|| async {
+            let mut u = self.require_user(&pool, &input.username).await?;
+            Self::apply_settings(&mut u, &input.mfa_options)?;
+            self.save_user(&mut u, true).await
+        })
+        .await?;
+        Ok(json!({}))
+    }
+
+    /// AdminDeleteSoftwareToken: the user's TOTP factor goes; they can associate a new one.
+    pub async fn admin_delete_software_token(&self, _ctx: &Ctx, input: AdminUserOnly) -> ApiResult<Value> {
+        let pool = self.pool(&input.user_pool_id).await?;
+        self.with_user_retry(|| async {
+            let mut u = self.require_user(&pool, &input.username).await?;
+            let mut extra = UserExtra::of(&u);
+            extra.totp_secret = None;
+            extra.totp_pending = None;
+            extra.totp_last_step = None;
+            extra.set_enabled(SOFTWARE_TOKEN_MFA, false);
+            extra.store(&mut u);
+            self.save_user(&mut u, true).await
+        })
+        .await?;
+        Ok(json!({}))
+    }
+
+    /// What GetUserAuthFactors and AdminGetUserAuthFactors answer.
+    fn auth_factors(pool: &Pool, user: &UserRow) -> Value {
+        let extra = UserExtra::of(user);
+        let mut out = json!({ "Username": user.username });
+        if !extra.mfa_list.is_empty() {
+            out["UserMFASettingList"] = json!(extra.mfa_list);
+        }
+        if let Some(p) = &extra.preferred {
+            out["PreferredMfaSetting"] = json!(p);
+        }
+        let factors: Vec<String> = Self::available_challenges(pool, user).into_iter().filter(|c| c != "PASSWORD_SRP").collect();
+        out["ConfiguredUserAuthFactors"] = json!(factors);
+        out
+    }
+
+    pub async fn get_user_auth_factors(&self, ctx: &Ctx, input: super::users::AccessTokenInput) -> ApiResult<Value> {
+        let auth = self.authenticate(ctx, &input.access_token).await?;
+        Ok(Self::auth_factors(&auth.pool, &auth.user))
+    }
+
+    pub async fn admin_get_user_auth_factors(&self, _ctx: &Ctx, input: AdminUserOnly) -> ApiResult<Value> {
+        let pool = self.pool(&input.user_pool_id).await?;
+        let user = self.require_user(&pool, &input.username).await?;
+        Ok(Self::auth_factors(&pool, &user))
     }
 
     // ------------------------------------------------------------ sign-in challenges

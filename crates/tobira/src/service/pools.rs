@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{epoch, Ctx, Service};
+use super::{epoch, Ctx, Pool, Service};
 use crate::crypto::jwt::RsaSigningKey;
 use crate::error::{ApiError, ApiResult};
 use crate::ports::random::random_string;
@@ -638,6 +638,77 @@ impl Service {
         let text = serde_json::to_string(&config).map_err(|e| ApiError::internal(e.to_string()))?;
         self.store.update_pool(&pool.row.id, &pool.row.name, &text, self.now()).await?;
         Ok(json!({}))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagResourceInput {
+    pub resource_arn: String,
+    pub tags: Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UntagResourceInput {
+    pub resource_arn: String,
+    pub tag_keys: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourceArnInput {
+    pub resource_arn: String,
+}
+
+impl Service {
+    /// The pool an ARN names (`arn:aws:cognito-idp:REGION:ACCOUNT:userpool/ID`): tags are kept on pools.
+    async fn tagged_pool(&self, arn: &str) -> ApiResult<Pool> {
+        let id = arn
+            .strip_prefix("arn:aws:cognito-idp:")
+            .and_then(|rest| rest.split_once(":userpool/"))
+            .map(|(_, id)| id)
+            .ok_or_else(|| ApiError::invalid_parameter(format!("Invalid ARN: {arn}")))?;
+        self.pool(id).await
+    }
+
+    async fn save_tags(&self, pool: &Pool, tags: Map<String, Value>) -> ApiResult<()> {
+        let mut config = (*pool.config).clone();
+        config.user_pool_tags = Some(tags);
+        let text = serde_json::to_string(&config).map_err(|e| ApiError::internal(e.to_string()))?;
+        self.store.update_pool(&pool.row.id, &pool.row.name, &text, self.now()).await?;
+        Ok(())
+    }
+
+    pub async fn tag_resource(&self, _ctx: &Ctx, input: TagResourceInput) -> ApiResult<Value> {
+        let pool = self.tagged_pool(&input.resource_arn).await?;
+        let mut tags = pool.config.user_pool_tags.clone().unwrap_or_default();
+        for (k, v) in input.tags {
+            if k.is_empty() || k.chars().count() > 128 || v.as_str().is_none_or(|v| v.chars().count() > 256) {
+                return Err(ApiError::invalid_parameter(format!("Invalid tag {k}: keys are 1 to 128 characters, values a string of up to 256.")));
+            }
+            tags.insert(k, v);
+        }
+        if tags.len() > 50 {
+            return Err(ApiError::invalid_parameter("A user pool can have at most 50 tags."));
+        }
+        self.save_tags(&pool, tags).await?;
+        Ok(json!({}))
+    }
+
+    pub async fn untag_resource(&self, _ctx: &Ctx, input: UntagResourceInput) -> ApiResult<Value> {
+        let pool = self.tagged_pool(&input.resource_arn).await?;
+        let mut tags = pool.config.user_pool_tags.clone().unwrap_or_default();
+        for k in &input.tag_keys {
+            tags.remove(k);
+        }
+        self.save_tags(&pool, tags).await?;
+        Ok(json!({}))
+    }
+
+    pub async fn list_tags_for_resource(&self, _ctx: &Ctx, input: ResourceArnInput) -> ApiResult<Value> {
+        let pool = self.tagged_pool(&input.resource_arn).await?;
+        Ok(json!({ "Tags": pool.config.user_pool_tags.clone().unwrap_or_default() }))
     }
 }
 

@@ -72,6 +72,8 @@ pub struct InitiateAuthInput {
     pub auth_parameters: Option<HashMap<String, String>>,
     pub client_metadata: Option<HashMap<String, String>>,
     pub client_id: String,
+    /// USER_AUTH only: the Session from ConfirmSignUp (sign-in straight after sign-up).
+    pub session: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,6 +84,7 @@ pub struct AdminInitiateAuthInput {
     pub auth_flow: String,
     pub auth_parameters: Option<HashMap<String, String>>,
     pub client_metadata: Option<HashMap<String, String>>,
+    pub session: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,7 +136,7 @@ impl Service {
             return Err(ApiError::invalid_parameter("Initiate Auth method not supported."));
         }
         let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), true).for_client(&client.row.id);
-        self.start(ctx, &pool, &client, &input.auth_flow, input.auth_parameters.unwrap_or_default(), false).await
+        self.start(ctx, &pool, &client, &input.auth_flow, input.auth_parameters.unwrap_or_default(), input.session.as_deref()).await
     }
 
     pub async fn admin_initiate_auth(&self, ctx: &Ctx, input: AdminInitiateAuthInput) -> ApiResult<Value> {
@@ -144,10 +147,10 @@ impl Service {
             return Err(ApiError::invalid_parameter("Initiate Auth method not supported."));
         }
         let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), true).for_client(&client.row.id);
-        self.start(ctx, &pool, &client, &input.auth_flow, input.auth_parameters.unwrap_or_default(), true).await
+        self.start(ctx, &pool, &client, &input.auth_flow, input.auth_parameters.unwrap_or_default(), input.session.as_deref()).await
     }
 
-    async fn start(&self, ctx: &Ctx, pool: &Pool, client: &Client, flow: &str, p: HashMap<String, String>, _admin: bool) -> ApiResult<Value> {
+    async fn start(&self, ctx: &Ctx, pool: &Pool, client: &Client, flow: &str, p: HashMap<String, String>, session: Option<&str>) -> ApiResult<Value> {
         if !client.config.allows(flow) {
             return Err(ApiError::invalid_parameter(format!("{flow} flow not enabled for this client")));
         }
@@ -166,7 +169,10 @@ impl Service {
             }
             "USER_SRP_AUTH" => self.srp_start(ctx, pool, client, &p, flow).await,
             "CUSTOM_AUTH" => self.custom_start(ctx, pool, client, &p).await,
-            "USER_AUTH" => self.user_auth_start(ctx, pool, client, &p).await,
+            "USER_AUTH" => match session.filter(|s| !s.is_empty()) {
+                Some(session) => self.sign_in_after_sign_up(ctx, pool, client, &p, session).await,
+                None => self.user_auth_start(ctx, pool, client, &p).await,
+            },
             other => Err(ApiError::invalid_parameter(format!("{other} is not supported by this server yet."))),
         }
     }

@@ -44,6 +44,8 @@ pub struct ConfirmSignUpInput {
     pub confirmation_code: String,
     pub force_alias_creation: Option<bool>,
     pub client_metadata: Option<HashMap<String, String>>,
+    /// The Session SignUp answered with (optional).
+    pub session: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -215,6 +217,9 @@ fn user_json(u: &UserRow, attributes_key: &str, only: Option<&[String]>) -> Valu
     if let Some(p) = extra.get("PreferredMfaSetting").filter(|p| p.is_string()) {
         v["PreferredMfaSetting"] = p.clone();
     }
+    if let Some(o) = extra.get("MFAOptions").filter(|l| l.as_array().is_some_and(|a| !a.is_empty())) {
+        v["MFAOptions"] = o.clone();
+    }
     v
 }
 
@@ -360,14 +365,23 @@ impl Service {
         if pool.config.admin_create_user_config.allow_admin_create_user_only == Some(true) {
             return Err(ApiError::not_authorized("SignUp is not permitted for this user pool"));
         }
-        let password = input.password.clone().ok_or_else(|| ApiError::invalid_parameter("Password is required."))?;
-        check_shape(&password, "password")?;
+        // Without a password only where the pool signs users in with one-time codes.
+        let password = input.password.clone().filter(|p| !p.is_empty());
+        let passwordless = Self::allowed_first_factors(&pool).iter().any(|f| f == "EMAIL_OTP" || f == "SMS_OTP");
+        if password.is_none() && !passwordless {
+            return Err(ApiError::invalid_parameter("Password is required."));
+        }
+        if let Some(password) = &password {
+            check_shape(password, "password")?;
+        }
         let mut given = attrs::validate(&pool.config, input.user_attributes.as_deref().unwrap_or(&[]), true)?;
         let fills = username_attribute_for(&pool, &input.username)?;
         if fills.is_none() {
             validate_username(&pool, &input.username)?;
         }
-        check_policy(&pool.config.password_policy(), &password, PolicyWording::SignUp)?;
+        if let Some(password) = &password {
+            check_policy(&pool.config.password_policy(), password, PolicyWording::SignUp)?;
+        }
         let sub = uuid_v4(self.random.as_ref());
         let username = match fills {
             Some(attr) => {
@@ -401,7 +415,9 @@ impl Service {
         let now = self.now();
         let status = if answer.auto_confirm { CONFIRMED } else { UNCONFIRMED };
         let mut user = new_user_row(&pool, username, sub.clone(), status, a, now);
-        self.set_password(&mut user, &password);
+        if let Some(password) = &password {
+            self.set_password(&mut user, password);
+        }
         let ids = desired_identifiers(&pool, &user.attributes);
         match self.store.insert_user(&user, &ids).await {
             Ok(()) => {}
@@ -409,6 +425,9 @@ impl Service {
             Err(e) => return Err(e.into()),
         }
         let mut out = json!({ "UserConfirmed": answer.auto_confirm, "UserSub": sub });
+        if Self::offers_sign_up_session(&client) {
+            out["Session"] = json!(self.sign_up_session(&pool, &client, &user, answer.auto_confirm).await?);
+        }
         if answer.auto_confirm {
             self.notify(ctx, &pool, Trigger::PostConfirmation, "PostConfirmation_ConfirmSignUp", &user, None).await?;
             return Ok(out);
@@ -443,7 +462,11 @@ impl Service {
             attrs::set(&mut user.attributes, &format!("{attr}_verified"), "true");
         }
         self.persist_user(&pool, &mut user, &before, input.force_alias_creation.unwrap_or(false)).await?;
+        self.take_sign_up_session(&pool, &client, &user, input.session.as_deref()).await;
         self.notify(ctx, &pool, Trigger::PostConfirmation, "PostConfirmation_ConfirmSignUp", &user, None).await?;
+        if Self::offers_sign_up_session(&client) {
+            return Ok(json!({ "Session": self.sign_up_session(&pool, &client, &user, true).await? }));
+        }
         Ok(json!({}))
     }
 
@@ -610,7 +633,7 @@ impl Service {
         let u = &user;
         let mut v = json!({ "Username": u.username, "UserAttributes": attrs::to_json(&u.attributes) });
         let full = user_json(u, "UserAttributes", None);
-        for k in ["UserMFASettingList", "PreferredMfaSetting"] {
+        for k in ["MFAOptions", "UserMFASettingList", "PreferredMfaSetting"] {
             if let Some(x) = full.get(k) {
                 v[k] = x.clone();
             }
