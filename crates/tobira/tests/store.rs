@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::{rand_bytes, rand_hex, TempDir};
 use tobira::store::{
-    Backend, ClientRow, Record, CodeRow, GroupRow, Identifier, PoolRow, RefreshRow, SessionRow, Store, StoreError, UserColumn,
+    AuthEventRow, Backend, ClientRow, Record, CodeRow, GroupRow, Identifier, PoolRow, RefreshRow, SessionRow, Store, StoreError, UserColumn,
     UserFilter, UserRow,
 };
 
@@ -92,6 +92,7 @@ both_backends!(
     codes,
     sessions,
     refresh_tokens,
+    sign_ins,
     purge_expired,
     concurrent_insert_same_username,
     concurrent_insert_same_identifier,
@@ -947,6 +948,39 @@ async fn refresh_tokens(f: &Fixture) {
     assert!(!revoked(r3.token_mac.clone()).await);
 
     s.delete_pool(&pool).await.unwrap();
+}
+
+fn event_row(pool: &str, user: &str, created: i64, seq: i64) -> AuthEventRow {
+    AuthEventRow {
+        event_id: format!("ev-{}", rand_hex()),
+        pool_id: pool.into(),
+        username_key: user.into(),
+        created,
+        seq,
+        detail: format!("{{\"n\":{seq}}}"),
+    }
+}
+
+/// A completed sign-in writes its refresh token and its record together, or neither.
+async fn sign_ins(f: &Fixture) {
+    let s = &f.store;
+    let pool = f.pool().await;
+    let first = refresh_row(&pool, "c", "u", FAR);
+    s.insert_sign_in(&first, &event_row(&pool, "u", 1_000, 1)).await.unwrap();
+    s.insert_auth_event(&event_row(&pool, "u", 2_000, 2)).await.unwrap();
+    assert!(s.get_refresh(&first.token_mac).await.unwrap().is_some());
+    let events = s.list_auth_events(&pool, "u", None, 10).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 1], "newest first");
+    assert_eq!(events[1].detail, "{\"n\":1}");
+    // A refresh token that collides makes the whole sign-in fail: no record without its token.
+    let clash = event_row(&pool, "u", 3_000, 3);
+    assert!(s.insert_sign_in(&first, &clash).await.is_err());
+    assert_eq!(s.list_auth_events(&pool, "u", None, 10).await.unwrap().len(), 2);
+    // Pages by (created, seq).
+    let page = s.list_auth_events(&pool, "u", Some((2_000, 2)), 10).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1]);
+    s.delete_pool(&pool).await.unwrap();
+    assert!(s.list_auth_events(&pool, "u", None, 10).await.unwrap().is_empty());
 }
 
 async fn purge_expired(f: &Fixture) {

@@ -23,9 +23,18 @@ pub struct AdminListUserAuthEventsInput {
 static EVENT_SEQ: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 
 impl Service {
-    /// Records one sign-in attempt. `failed` names the challenge that failed ("Password", "Mfa");
-    /// `success` marks a completed sign-in. Recording never fails the sign-in itself.
+    /// Records one failed sign-in attempt. `failed` names the challenge that failed ("Password",
+    /// "Mfa"). Recording never fails the sign-in itself.
     pub(super) async fn record_auth_event(&self, ctx: &Ctx, pool: &Pool, client: &Client, user: &UserRow, flow: &Flow, failed: Option<&str>, success: bool) {
+        let row = self.auth_event(ctx, pool, client, user, flow, failed, success);
+        if let Err(e) = self.store.insert_auth_event(&row).await {
+            tracing::warn!(error = %e, "could not record a sign-in event");
+        }
+    }
+
+    /// The record of one sign-in attempt (and its log line); [`Service::issue_tokens`] stores a
+    /// successful one together with the new refresh token.
+    pub(super) fn auth_event(&self, ctx: &Ctx, pool: &Pool, client: &Client, user: &UserRow, flow: &Flow, failed: Option<&str>, success: bool) -> AuthEventRow {
         let mut challenges: Vec<Value> = flow
             .challenges
             .iter()
@@ -60,10 +69,8 @@ impl Service {
             seq: EVENT_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             detail: detail.to_string(),
         };
-        if let Err(e) = self.store.insert_auth_event(&row).await {
-            tracing::warn!(error = %e, "could not record a sign-in event");
-        }
         tracing::info!(pool = %pool.row.id, user = %user.username, client = %client.row.id, flow = %flow.flow, success, failed = ?failed, "sign-in attempt");
+        row
     }
 
     pub async fn admin_list_user_auth_events(&self, _ctx: &Ctx, input: AdminListUserAuthEventsInput) -> ApiResult<Value> {

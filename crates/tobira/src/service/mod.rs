@@ -150,6 +150,11 @@ impl Service {
             .get_pool(pool_id)
             .await?
             .ok_or_else(|| ApiError::resource_not_found(format!("User pool {pool_id} does not exist.")))?;
+        self.pool_from_row(row)
+    }
+
+    /// A pool row with its parsed settings, parsed once per stored text.
+    fn pool_from_row(&self, row: PoolRow) -> ApiResult<Pool> {
         if let Some((text, cfg)) = self.pool_configs.read().unwrap_or_else(|p| p.into_inner()).get(&row.id) {
             if *text == row.config {
                 return Ok(Pool { config: cfg.clone(), row });
@@ -167,8 +172,22 @@ impl Service {
             .get_client(client_id)
             .await?
             .ok_or_else(|| ApiError::resource_not_found(format!("User pool client {client_id} does not exist.")))?;
+        Self::client_from_row(row)
+    }
+
+    fn client_from_row(row: ClientRow) -> ApiResult<Client> {
         let config: ClientConfig = serde_json::from_str(&row.config).map_err(|e| ApiError::internal(format!("corrupt client config: {e}")))?;
         Ok(Client { row, config })
+    }
+
+    /// The app client an app-facing call names, and its pool, in one store round trip.
+    pub async fn client_and_pool(&self, client_id: &str) -> ApiResult<(Client, Pool)> {
+        let (client, pool) = self
+            .store
+            .get_client_with_pool(client_id)
+            .await?
+            .ok_or_else(|| ApiError::resource_not_found(format!("User pool client {client_id} does not exist.")))?;
+        Ok((Self::client_from_row(client)?, self.pool_from_row(pool)?))
     }
 
     /// A client that must belong to `pool_id` (admin calls name both).

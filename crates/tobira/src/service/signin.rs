@@ -129,8 +129,7 @@ fn incorrect() -> ApiError {
 
 impl Service {
     pub async fn initiate_auth(&self, ctx: &Ctx, input: InitiateAuthInput) -> ApiResult<Value> {
-        let client = self.client(&input.client_id).await?;
-        let pool = self.pool(&client.row.pool_id).await?;
+        let (client, pool) = self.client_and_pool(&input.client_id).await?;
         check_flow_name(&input.auth_flow)?;
         if input.auth_flow.starts_with("ADMIN_") {
             return Err(ApiError::invalid_parameter("Initiate Auth method not supported."));
@@ -323,16 +322,15 @@ impl Service {
         } else {
             "TokenGeneration_Authentication"
         };
-        let result = self.issue_tokens(ctx, pool, client, &user, existing.as_deref(), source).await?;
-        self.record_auth_event(ctx, pool, client, &user, &flow, None, true).await;
+        let event = self.auth_event(ctx, pool, client, &user, &flow, None, true);
+        let result = self.issue_tokens(ctx, pool, client, &user, existing.as_deref(), source, event).await?;
         Ok(json!({ "ChallengeParameters": {}, "AuthenticationResult": result }))
     }
 
     // ------------------------------------------------------------ challenge responses
 
     pub async fn respond_to_auth_challenge(&self, ctx: &Ctx, input: RespondToAuthChallengeInput) -> ApiResult<Value> {
-        let client = self.client(&input.client_id).await?;
-        let pool = self.pool(&client.row.pool_id).await?;
+        let (client, pool) = self.client_and_pool(&input.client_id).await?;
         let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false).for_client(&client.row.id);
         self.respond(ctx, &pool, &client, &input.challenge_name, input.session.as_deref(), input.challenge_responses.unwrap_or_default()).await
     }

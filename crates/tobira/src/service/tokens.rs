@@ -10,7 +10,7 @@ use super::{Client, Ctx, Pool, Service};
 use crate::crypto::jwt;
 use crate::error::{ApiError, ApiResult, ErrorKind};
 use crate::ports::random::{random_bytes, uuid_v4};
-use crate::store::{GroupRow, RefreshRow, UserRow};
+use crate::store::{AuthEventRow, GroupRow, RefreshRow, UserRow};
 
 /// A caller proven by an access token.
 pub struct Authenticated {
@@ -161,10 +161,11 @@ impl Service {
         Ok(Minted { access: keys.access.sign(&a), id: keys.id.sign(&i), expires_in: client.config.access_validity_secs() })
     }
 
-    /// A new sign-in: a new token family with its refresh token.
+    /// A new sign-in: a new token family with its refresh token, stored with the sign-in's record.
     /// `device_key`: the remembered device this sign-in proved; without one, a pool that
     /// tracks devices gets a new device and the result carries NewDeviceMetadata.
-    pub async fn issue_tokens(&self, ctx: &Ctx, pool: &Pool, client: &Client, user: &UserRow, device_key: Option<&str>, source: &str) -> ApiResult<Value> {
+    #[allow(clippy::too_many_arguments)]
+    pub async fn issue_tokens(&self, ctx: &Ctx, pool: &Pool, client: &Client, user: &UserRow, device_key: Option<&str>, source: &str, event: AuthEventRow) -> ApiResult<Value> {
         let new_device = match device_key {
             Some(_) => None,
             None => self.new_device(ctx, pool, user).await?,
@@ -174,21 +175,20 @@ impl Service {
         let now = self.now();
         let auth_time = now / 1000;
         let refresh = self.new_refresh_token();
-        self.store
-            .insert_refresh(&RefreshRow {
-                token_mac: self.master.mac("refresh", refresh.as_bytes()).to_vec(),
-                pool_id: pool.row.id.clone(),
-                client_id: client.row.id.clone(),
-                username_key: user.username_key.clone(),
-                origin_jti: origin_jti.clone(),
-                auth_time,
-                created: now,
-                expires: now + client.config.refresh_validity_secs() * 1000,
-                revoked: false,
-                device_key: device_key.map(str::to_string),
-            })
-            .await?;
         let m = self.mint(ctx, pool, client, user, auth_time, &origin_jti, device_key, source).await?;
+        let row = RefreshRow {
+            token_mac: self.master.mac("refresh", refresh.as_bytes()).to_vec(),
+            pool_id: pool.row.id.clone(),
+            client_id: client.row.id.clone(),
+            username_key: user.username_key.clone(),
+            origin_jti: origin_jti.clone(),
+            auth_time,
+            created: now,
+            expires: now + client.config.refresh_validity_secs() * 1000,
+            revoked: false,
+            device_key: device_key.map(str::to_string),
+        };
+        self.store.insert_sign_in(&row, &event).await?;
         let mut out = json!({
             "AccessToken": m.access,
             "ExpiresIn": m.expires_in,
@@ -239,8 +239,7 @@ impl Service {
     /// GetTokensFromRefreshToken: the refresh flow as its own operation (Amplify v6 uses it),
     /// authenticated by the client secret itself rather than a SECRET_HASH.
     pub async fn get_tokens_from_refresh_token(&self, ctx: &Ctx, input: GetTokensFromRefreshTokenInput) -> ApiResult<Value> {
-        let client = self.client(&input.client_id).await?;
-        let pool = self.pool(&client.row.pool_id).await?;
+        let (client, pool) = self.client_and_pool(&input.client_id).await?;
         if let Some(secret) = self.client_secret(&client.row)? {
             let ok = input.client_secret.as_deref().is_some_and(|s| crate::crypto::seal::ct_eq(s.as_bytes(), secret.as_bytes()));
             if !ok {

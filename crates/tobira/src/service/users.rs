@@ -358,8 +358,7 @@ impl Service {
     // ------------------------------------------------------------ sign-up
 
     pub async fn sign_up(&self, ctx: &Ctx, input: SignUpInput) -> ApiResult<Value> {
-        let client = self.client(&input.client_id).await?;
-        let pool = self.pool(&client.row.pool_id).await?;
+        let (client, pool) = self.client_and_pool(&input.client_id).await?;
         let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false).for_client(&client.row.id);
         self.check_secret_hash(&client, &input.username, input.secret_hash.as_deref())?;
         if pool.config.admin_create_user_config.allow_admin_create_user_only == Some(true) {
@@ -441,8 +440,7 @@ impl Service {
     }
 
     pub async fn confirm_sign_up(&self, ctx: &Ctx, input: ConfirmSignUpInput) -> ApiResult<Value> {
-        let client = self.client(&input.client_id).await?;
-        let pool = self.pool(&client.row.pool_id).await?;
+        let (client, pool) = self.client_and_pool(&input.client_id).await?;
         let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false).for_client(&client.row.id);
         self.check_secret_hash(&client, &input.username, input.secret_hash.as_deref())?;
         let mut user = match self.find_user(&pool, &input.username).await? {
@@ -471,8 +469,7 @@ impl Service {
     }
 
     pub async fn resend_confirmation_code(&self, ctx: &Ctx, input: ClientUserInput) -> ApiResult<Value> {
-        let client = self.client(&input.client_id).await?;
-        let pool = self.pool(&client.row.pool_id).await?;
+        let (client, pool) = self.client_and_pool(&input.client_id).await?;
         let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false).for_client(&client.row.id);
         self.check_secret_hash(&client, &input.username, input.secret_hash.as_deref())?;
         let user = match self.find_user(&pool, &input.username).await? {
@@ -915,8 +912,7 @@ impl Service {
     }
 
     pub async fn forgot_password(&self, ctx: &Ctx, input: ClientUserInput) -> ApiResult<Value> {
-        let client = self.client(&input.client_id).await?;
-        let pool = self.pool(&client.row.pool_id).await?;
+        let (client, pool) = self.client_and_pool(&input.client_id).await?;
         let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false).for_client(&client.row.id);
         self.check_secret_hash(&client, &input.username, input.secret_hash.as_deref())?;
         let found = match self.find_user(&pool, &input.username).await? {
@@ -946,8 +942,7 @@ impl Service {
     }
 
     pub async fn confirm_forgot_password(&self, ctx: &Ctx, input: ConfirmForgotPasswordInput) -> ApiResult<Value> {
-        let client = self.client(&input.client_id).await?;
-        let pool = self.pool(&client.row.pool_id).await?;
+        let (client, pool) = self.client_and_pool(&input.client_id).await?;
         let ctx = &ctx.with_metadata(input.client_metadata.as_ref(), false).for_client(&client.row.id);
         self.check_secret_hash(&client, &input.username, input.secret_hash.as_deref())?;
         check_shape(&input.password, "password")?;

@@ -397,6 +397,20 @@ impl Store {
         row.map(|r| client_row(&r)).transpose()
     }
 
+    /// A client and its pool in one query (every app-facing call needs both).
+    pub async fn get_client_with_pool(&self, id: &str) -> StoreResult<Option<(ClientRow, PoolRow)>> {
+        let row = self
+            .db
+            .read(self.sql(
+                "SELECT c.id, c.pool_id, c.name, c.created, c.modified, c.config, c.secret, p.id, p.name, p.created, p.modified, p.config, p.id_key, p.access_key \
+                 FROM clients c JOIN pools p ON p.id = c.pool_id WHERE c.id = $1",
+            ))
+            .bind(id)
+            .fetch_optional()
+            .await?;
+        row.map(|r| Ok((client_row(&r)?, pool_row_at(&r, 7)?))).transpose()
+    }
+
     pub async fn list_clients(&self, pool_id: &str, after: Option<&str>, limit: i64) -> StoreResult<Vec<ClientRow>> {
         let rows = self.db.read(self.sql("SELECT id, pool_id, name, created, modified, config, secret FROM clients WHERE pool_id = $1 AND id > $2 ORDER BY id LIMIT $3"))
             .bind(pool_id).bind(after.unwrap_or("")).bind(limit)
@@ -805,11 +819,30 @@ impl Store {
     // ------------------------------------------------------------ refresh tokens
 
     pub async fn insert_refresh(&self, t: &RefreshRow) -> StoreResult<()> {
-        self.db.write(self.sql("INSERT INTO refresh_tokens (token_mac, pool_id, client_id, username_key, origin_jti, auth_time, created, expires, revoked, device_key) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"))
-            .bind(&t.token_mac).bind(&t.pool_id).bind(&t.client_id).bind(&t.username_key).bind(&t.origin_jti).bind(t.auth_time).bind(t.created).bind(t.expires).bind(t.revoked as i64).bind(t.device_key.clone())
-            .execute()
-            .await?;
+        bind_refresh(self.db.write(self.sql(INSERT_REFRESH)), t).execute().await?;
         Ok(())
+    }
+
+    /// A completed sign-in: its refresh token and its sign-in record, together. One transaction on
+    /// SQLite; one statement on PostgreSQL (a data-modifying WITH), which saves the round trips
+    /// of BEGIN and COMMIT.
+    pub async fn insert_sign_in(&self, t: &RefreshRow, e: &AuthEventRow) -> StoreResult<()> {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut tx = self.db.begin().await?;
+                bind_refresh(tx.q(self.sql(INSERT_REFRESH)), t).execute().await?;
+                bind_event(tx.q(self.sql(INSERT_EVENT)), e).execute().await?;
+                tx.commit().await
+            }
+            Backend::Postgres => {
+                let q = self.db.write(
+                    "WITH refresh AS (INSERT INTO refresh_tokens (token_mac, pool_id, client_id, username_key, origin_jti, auth_time, created, expires, revoked, device_key) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)) \
+                     INSERT INTO auth_events (event_id, pool_id, username_key, created, seq, detail) VALUES ($11,$12,$13,$14,$15,$16)",
+                );
+                bind_event(bind_refresh(q, t), e).execute().await?;
+                Ok(())
+            }
+        }
     }
 
     pub async fn get_refresh(&self, token_mac: &[u8]) -> StoreResult<Option<RefreshRow>> {
@@ -888,10 +921,7 @@ impl Store {
     // ------------------------------------------------------------ sign-in events
 
     pub async fn insert_auth_event(&self, e: &AuthEventRow) -> StoreResult<()> {
-        self.db.write(self.sql("INSERT INTO auth_events (event_id, pool_id, username_key, created, seq, detail) VALUES ($1,$2,$3,$4,$5,$6)"))
-            .bind(&e.event_id).bind(&e.pool_id).bind(&e.username_key).bind(e.created).bind(e.seq).bind(&e.detail)
-            .execute()
-            .await?;
+        bind_event(self.db.write(self.sql(INSERT_EVENT)), e).execute().await?;
         Ok(())
     }
 
@@ -923,6 +953,17 @@ fn unique_or_db(e: DbError, what: &str) -> StoreError {
     }
 }
 
+const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_mac, pool_id, client_id, username_key, origin_jti, auth_time, created, expires, revoked, device_key) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)";
+const INSERT_EVENT: &str = "INSERT INTO auth_events (event_id, pool_id, username_key, created, seq, detail) VALUES ($1,$2,$3,$4,$5,$6)";
+
+fn bind_event<'a>(q: Q<'a>, e: &AuthEventRow) -> Q<'a> {
+    q.bind(&e.event_id).bind(&e.pool_id).bind(&e.username_key).bind(e.created).bind(e.seq).bind(&e.detail)
+}
+
+fn bind_refresh<'a>(q: Q<'a>, t: &RefreshRow) -> Q<'a> {
+    q.bind(&t.token_mac).bind(&t.pool_id).bind(&t.client_id).bind(&t.username_key).bind(&t.origin_jti).bind(t.auth_time).bind(t.created).bind(t.expires).bind(t.revoked).bind(&t.device_key)
+}
+
 fn bind_user<'a>(q: Q<'a>, u: &UserRow) -> Q<'a> {
     let attrs = serde_json::to_string(&u.attributes).unwrap_or_else(|_| "[]".into());
     let a = |n: &str| u.attr(n).map(str::to_string);
@@ -950,14 +991,19 @@ fn bind_user<'a>(q: Q<'a>, u: &UserRow) -> Q<'a> {
 }
 
 fn pool_row(r: &Row) -> StoreResult<PoolRow> {
+    pool_row_at(r, 0)
+}
+
+/// A pool's columns starting at column `at` (joined queries put them after others).
+fn pool_row_at(r: &Row, at: usize) -> StoreResult<PoolRow> {
     Ok(PoolRow {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        created: r.get(2)?,
-        modified: r.get(3)?,
-        config: r.get(4)?,
-        id_key: r.get(5)?,
-        access_key: r.get(6)?,
+        id: r.get(at)?,
+        name: r.get(at + 1)?,
+        created: r.get(at + 2)?,
+        modified: r.get(at + 3)?,
+        config: r.get(at + 4)?,
+        id_key: r.get(at + 5)?,
+        access_key: r.get(at + 6)?,
     })
 }
 
