@@ -312,7 +312,7 @@ impl Group {
     }
 
     /// `a·R⁻¹ mod N`: out of the Montgomery domain.
-    fn from_mont(&self, a: &Bn, ctx: &mut Ctx) -> Bn {
+    fn out_of_mont(&self, a: &Bn, ctx: &mut Ctx) -> Bn {
         let mut r = Bn::new();
         // SAFETY: valid pointers; a < N.
         check(unsafe { aws_lc_sys::BN_from_montgomery(r.mut_ptr(), a.ptr(), self.mont(), ctx.ptr()) }, "BN_from_montgomery");
@@ -420,7 +420,7 @@ impl FixedBase {
             acc = grp.mont_mul(&acc, &entry, &mut ctx);
         }
         subtle_zeroize(&mut padded);
-        grp.from_mont(&acc, &mut ctx)
+        grp.out_of_mont(&acc, &mut ctx)
     }
 }
 

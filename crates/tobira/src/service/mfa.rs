@@ -337,24 +337,16 @@ impl Service {
     }
 
     pub async fn set_user_mfa_preference(&self, ctx: &Ctx, input: SetUserMfaPreferenceInput) -> ApiResult<Value> {
-        let auth = self.authenticate(ctx, &input.access_token).await?;
-        let key = auth.user.username_key.clone();
-        let pool = auth.pool;
-        self.with_user_retry(|| async {
-            let mut u = self.store.get_user(&pool.row.id, &key).await?.ok_or_else(ApiError::user_not_found)?;
-            Self::apply_preferences(&mut u, input.sms.as_ref(), input.software_token.as_ref(), input.email.as_ref())?;
-            self.save_user(&mut u, true).await
+        self.update_token_user(ctx, &input.access_token, |u| {
+            Self::apply_preferences(u, input.sms.as_ref(), input.software_token.as_ref(), input.email.as_ref())
         })
         .await?;
         Ok(json!({}))
     }
 
     pub async fn admin_set_user_mfa_preference(&self, _ctx: &Ctx, input: AdminSetUserMfaPreferenceInput) -> ApiResult<Value> {
-        let pool = self.pool(&input.user_pool_id).await?;
-        self.with_user_retry(|| async {
-            let mut u = self.require_user(&pool, &input.username).await?;
-            Self::apply_preferences(&mut u, input.sms.as_ref(), input.software_token.as_ref(), input.email.as_ref())?;
-            self.save_user(&mut u, true).await
+        self.update_named_user(&input.user_pool_id, &input.username, |u| {
+            Self::apply_preferences(u, input.sms.as_ref(), input.software_token.as_ref(), input.email.as_ref())
         })
         .await?;
         Ok(json!({}))
@@ -390,41 +382,25 @@ impl Service {
     }
 
     pub async fn set_user_settings(&self, ctx: &Ctx, input: SetUserSettingsInput) -> ApiResult<Value> {
-        let auth = self.authenticate(ctx, &input.access_token).await?;
-        let key = auth.user.username_key.clone();
-        let pool = auth.pool;
-        self.with_user_retry(|| async {
-            let mut u = self.store.get_user(&pool.row.id, &key).await?.ok_or_else(ApiError::user_not_found)?;
-            Self::apply_settings(&mut u, &input.mfa_options)?;
-            self.save_user(&mut u, true).await
-        })
-        .await?;
+        self.update_token_user(ctx, &input.access_token, |u| Self::apply_settings(u, &input.mfa_options)).await?;
         Ok(json!({}))
     }
 
     pub async fn admin_set_user_settings(&self, _ctx: &Ctx, input: AdminSetUserSettingsInput) -> ApiResult<Value> {
-        let pool = self.pool(&input.user_pool_id).await?;
-        self.with_user_retry(|| async {
-            let mut u = self.require_user(&pool, &input.username).await?;
-            Self::apply_settings(&mut u, &input.mfa_options)?;
-            self.save_user(&mut u, true).await
-        })
-        .await?;
+        self.update_named_user(&input.user_pool_id, &input.username, |u| Self::apply_settings(u, &input.mfa_options)).await?;
         Ok(json!({}))
     }
 
     /// AdminDeleteSoftwareToken: the user's TOTP factor goes; they can associate a new one.
     pub async fn admin_delete_software_token(&self, _ctx: &Ctx, input: AdminUserOnly) -> ApiResult<Value> {
-        let pool = self.pool(&input.user_pool_id).await?;
-        self.with_user_retry(|| async {
-            let mut u = self.require_user(&pool, &input.username).await?;
-            let mut extra = UserExtra::of(&u);
+        self.update_named_user(&input.user_pool_id, &input.username, |u| {
+            let mut extra = UserExtra::of(u);
             extra.totp_secret = None;
             extra.totp_pending = None;
             extra.totp_last_step = None;
             extra.set_enabled(SOFTWARE_TOKEN_MFA, false);
-            extra.store(&mut u);
-            self.save_user(&mut u, true).await
+            extra.store(u);
+            Ok(())
         })
         .await?;
         Ok(json!({}))

@@ -258,6 +258,29 @@ impl Service {
         }
     }
 
+    /// Changes the user of an access token (read, `change`, save; retried on conflicts).
+    pub async fn update_token_user(&self, ctx: &Ctx, access_token: &str, change: impl Fn(&mut UserRow) -> ApiResult<()>) -> ApiResult<()> {
+        let auth = self.authenticate(ctx, access_token).await?;
+        let key = auth.user.username_key.clone();
+        self.with_user_retry(|| async {
+            let mut u = self.store.get_user(&auth.pool.row.id, &key).await?.ok_or_else(ApiError::user_not_found)?;
+            change(&mut u)?;
+            self.save_user(&mut u, true).await
+        })
+        .await
+    }
+
+    /// Changes the user an admin call names (read, `change`, save; retried on conflicts).
+    pub async fn update_named_user(&self, pool_id: &str, username: &str, change: impl Fn(&mut UserRow) -> ApiResult<()>) -> ApiResult<()> {
+        let pool = self.pool(pool_id).await?;
+        self.with_user_retry(|| async {
+            let mut u = self.require_user(&pool, username).await?;
+            change(&mut u)?;
+            self.save_user(&mut u, true).await
+        })
+        .await
+    }
+
     /// Saves a user read earlier, bumping its version and modification time.
     pub async fn save_user(&self, user: &mut UserRow, touch: bool) -> ApiResult<()> {
         let expected = user.version;

@@ -200,3 +200,41 @@ describe('amazon-cognito-identity-js: SMS_MFA and SELECT_MFA_TYPE', () => {
     assert.equal(done.kind, 'success');
   });
 });
+
+describe('amazon-cognito-identity-js: enableMFA / getMFAOptions / disableMFA (the legacy SMS setting)', () => {
+  const t = useTobira();
+  const s = {};
+  const email = randomEmail('acijs-legacy');
+  const phone = '+15555550177';
+
+  before(async () => {
+    s.poolId = await createEmailPool(t.client, { SmsConfiguration: SMS.SmsConfiguration });
+    await t.client.send(new SetUserPoolMfaConfigCommand({ UserPoolId: s.poolId, MfaConfiguration: 'OPTIONAL', SmsMfaConfiguration: SMS }));
+    s.clientId = (await createAppClient(t.client, s.poolId, { secret: false, flows: FLOWS })).clientId;
+    await adminCreateConfirmedUser(t.client, s.poolId, email, PASSWORD, [
+      { Name: 'phone_number', Value: phone }, { Name: 'phone_number_verified', Value: 'true' },
+    ]);
+    s.pool = acijsPool(t.endpoint, s.poolId, s.clientId);
+  });
+
+  const newUser = () => new CognitoUser({ Username: email, Pool: s.pool, Storage: s.pool.storage });
+  const call = (user, method) => new Promise((resolve, reject) => user[method]((err, out) => (err ? reject(err) : resolve(out))));
+
+  it('enableMFA turns SMS MFA on: getMFAOptions lists it and the next sign-in asks for the SMS code', async () => {
+    const user = newUser();
+    assert.equal((await acijsAuthenticate(user, email, PASSWORD)).kind, 'success');
+    assert.equal(await call(user, 'getMFAOptions'), undefined, 'no MFA options before');
+    assert.equal(await call(user, 'enableMFA'), 'SUCCESS');
+    assert.deepEqual(await call(user, 'getMFAOptions'), [{ DeliveryMedium: 'SMS', AttributeName: 'phone_number' }]);
+    const before = (await readInbox(t.endpoint, s.poolId, phone)).filter((m) => m.code).length;
+    const again = newUser();
+    const r = await acijsAuthenticate(again, email, PASSWORD);
+    assert.equal(r.kind, 'mfaRequired');
+    assert.equal(r.challengeName, 'SMS_MFA');
+    const msg = await waitForMessage(t.endpoint, s.poolId, phone, { after: before, pred: (m) => m.code });
+    assert.equal((await acijsSendMfaCode(again, msg.code)).kind, 'success');
+    assert.equal(await call(again, 'disableMFA'), 'SUCCESS');
+    assert.equal(await call(again, 'getMFAOptions'), undefined);
+    assert.equal((await acijsAuthenticate(newUser(), email, PASSWORD)).kind, 'success', 'no MFA once disabled');
+  });
+});
