@@ -141,7 +141,7 @@ impl Service {
         }
         self.pre_authentication(ctx, pool, &user).await?;
         flow.device_key = p.get("DEVICE_KEY").cloned();
-        flow.challenges.push(("SignUp".into(), true));
+        // (The confirmation code was the factor; AuthEvents name only Password and Mfa challenges.)
         self.next_step(ctx, pool, client, user, flow).await
     }
 
