@@ -234,7 +234,6 @@ pub enum UserFilter {
 
 #[derive(Clone)]
 pub struct Store {
-    backend: Backend,
     db: Db,
 }
 
@@ -244,18 +243,18 @@ impl Store {
     /// Connect to `url` (`sqlite://path` or `postgres://…`) and run the migrations.
     pub async fn connect(url: &str) -> StoreResult<Store> {
         let db = Db::connect(url).await?;
-        let store = Store { backend: db.backend(), db };
+        let store = Store { db };
         store.migrate().await?;
         Ok(store)
     }
 
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.db.backend()
     }
 
     async fn migrate(&self) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
-        if self.backend == Backend::Postgres {
+        if self.backend() == Backend::Postgres {
             // Several processes may start at once: one migrates, the others wait.
             tx.q("SELECT pg_advisory_xact_lock(74190001)").fetch_all().await?;
         }
@@ -271,7 +270,7 @@ impl Store {
             if done.contains(version) {
                 continue;
             }
-            let ddl = match self.backend {
+            let ddl = match self.backend() {
                 Backend::Sqlite => ddl.replace("{blob}", "BLOB").replace("{text_c}", "TEXT"),
                 Backend::Postgres => ddl.replace("{blob}", "BYTEA").replace("{text_c}", "TEXT COLLATE \"C\""),
             };
@@ -287,7 +286,7 @@ impl Store {
     /// SQL is written with PostgreSQL's `$N` placeholders; SQLite gets `?N` (its numbered form).
     /// Converted once per statement and kept, so prepared-statement caches see stable strings.
     fn sql(&self, pg: &'static str) -> &'static str {
-        if self.backend == Backend::Postgres {
+        if self.backend() == Backend::Postgres {
             return pg;
         }
         static CACHE: OnceLock<Mutex<HashMap<&'static str, &'static str>>> = OnceLock::new();
@@ -306,12 +305,12 @@ impl Store {
         static CACHE: OnceLock<Mutex<HashMap<(Backend, String), &'static str>>> = OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
         let mut g = cache.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (self.backend, pg);
+        let key = (self.backend(), pg);
         if let Some(s) = g.get(&key) {
             return s;
         }
         let converted: &'static str =
-            Box::leak(if self.backend == Backend::Sqlite { key.1.replace('$', "?") } else { key.1.clone() }.into_boxed_str());
+            Box::leak(if self.backend() == Backend::Sqlite { key.1.replace('$', "?") } else { key.1.clone() }.into_boxed_str());
         g.insert(key, converted);
         converted
     }
@@ -827,7 +826,7 @@ impl Store {
     /// SQLite; one statement on PostgreSQL (a data-modifying WITH), which saves the round trips
     /// of BEGIN and COMMIT.
     pub async fn insert_sign_in(&self, t: &RefreshRow, e: &AuthEventRow) -> StoreResult<()> {
-        match self.backend {
+        match self.backend() {
             Backend::Sqlite => {
                 let mut tx = self.db.begin().await?;
                 bind_refresh(tx.q(self.sql(INSERT_REFRESH)), t).execute().await?;
