@@ -278,6 +278,9 @@ def test_mfa_setup_when_mfa_is_required(idp, tobira, pools):
     assert json.loads(out["ChallengeParameters"]["MFAS_CAN_SETUP"]) == ["SOFTWARE_TOKEN_MFA"]
     assoc = idp.associate_software_token(Session=out["Session"])
     assert assoc["SecretCode"] and assoc["Session"]
+    # A mistyped code is refused and the same session is good for another try.
+    with expect_error("EnableSoftwareTokenMFAException", "Code mismatch and fail enable Software Token MFA"):
+        idp.verify_software_token(Session=assoc["Session"], UserCode=wrong_totp(tobira, assoc["SecretCode"]))
     ver = idp.verify_software_token(Session=assoc["Session"], UserCode=totp_now(tobira, assoc["SecretCode"]))
     assert ver["Status"] == "SUCCESS"
     ok = answer(idp, p, username, "MFA_SETUP", ver["Session"])

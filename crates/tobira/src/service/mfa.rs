@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::attributes as attrs;
 use super::signin::Flow;
+use super::users::{AccessTokenInput, AdminUserInput};
 use super::{Client, Ctx, Pool, Service};
 use crate::crypto::totp;
 use crate::error::{ApiError, ApiResult, ErrorKind};
@@ -149,13 +150,6 @@ pub struct AdminSetUserSettingsInput {
     pub mfa_options: Vec<MfaOption>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AdminUserOnly {
-    pub user_pool_id: String,
-    pub username: String,
-}
-
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
 }
@@ -188,8 +182,7 @@ impl Service {
         if let Some(e) = &input.email_mfa_configuration {
             cfg.email_mfa_configuration = Some(e.clone());
         }
-        let text = serde_json::to_string(&cfg).map_err(|e| ApiError::internal(e.to_string()))?;
-        self.store.update_pool(&pool.row.id, &pool.row.name, &text, self.now()).await?;
+        self.save_pool_config(&pool, &cfg).await?;
         Ok(mfa_config_json(&cfg))
     }
 
@@ -392,7 +385,7 @@ impl Service {
     }
 
     /// AdminDeleteSoftwareToken: the user's TOTP factor goes; they can associate a new one.
-    pub async fn admin_delete_software_token(&self, _ctx: &Ctx, input: AdminUserOnly) -> ApiResult<Value> {
+    pub async fn admin_delete_software_token(&self, _ctx: &Ctx, input: AdminUserInput) -> ApiResult<Value> {
         self.update_named_user(&input.user_pool_id, &input.username, |u| {
             let mut extra = UserExtra::of(u);
             extra.totp_secret = None;
@@ -421,12 +414,12 @@ impl Service {
         out
     }
 
-    pub async fn get_user_auth_factors(&self, ctx: &Ctx, input: super::users::AccessTokenInput) -> ApiResult<Value> {
+    pub async fn get_user_auth_factors(&self, ctx: &Ctx, input: AccessTokenInput) -> ApiResult<Value> {
         let auth = self.authenticate(ctx, &input.access_token).await?;
         Ok(Self::auth_factors(&auth.pool, &auth.user))
     }
 
-    pub async fn admin_get_user_auth_factors(&self, _ctx: &Ctx, input: AdminUserOnly) -> ApiResult<Value> {
+    pub async fn admin_get_user_auth_factors(&self, _ctx: &Ctx, input: AdminUserInput) -> ApiResult<Value> {
         let pool = self.pool(&input.user_pool_id).await?;
         let user = self.require_user(&pool, &input.username).await?;
         Ok(Self::auth_factors(&pool, &user))

@@ -153,6 +153,13 @@ impl Service {
         self.pool_from_row(row)
     }
 
+    /// Stores a pool's changed settings (the rest of the row as it is).
+    pub async fn save_pool_config(&self, pool: &Pool, config: &PoolConfig) -> ApiResult<()> {
+        let text = serde_json::to_string(config).map_err(|e| ApiError::internal(e.to_string()))?;
+        self.store.update_pool(&pool.row.id, &pool.row.name, &text, self.now()).await?;
+        Ok(())
+    }
+
     /// A pool row with its parsed settings, parsed once per stored text.
     fn pool_from_row(&self, row: PoolRow) -> ApiResult<Pool> {
         if let Some((text, cfg)) = self.pool_configs.read().unwrap_or_else(|p| p.into_inner()).get(&row.id) {

@@ -635,8 +635,7 @@ impl Service {
         let pool = self.pool(&input.user_pool_id).await?;
         let mut config = (*pool.config).clone();
         apply_schema(&mut config.schema_attributes, &input.custom_attributes, true)?;
-        let text = serde_json::to_string(&config).map_err(|e| ApiError::internal(e.to_string()))?;
-        self.store.update_pool(&pool.row.id, &pool.row.name, &text, self.now()).await?;
+        self.save_pool_config(&pool, &config).await?;
         Ok(json!({}))
     }
 }
@@ -675,9 +674,7 @@ impl Service {
     async fn save_tags(&self, pool: &Pool, tags: Map<String, Value>) -> ApiResult<()> {
         let mut config = (*pool.config).clone();
         config.user_pool_tags = Some(tags);
-        let text = serde_json::to_string(&config).map_err(|e| ApiError::internal(e.to_string()))?;
-        self.store.update_pool(&pool.row.id, &pool.row.name, &text, self.now()).await?;
-        Ok(())
+        self.save_pool_config(pool, &config).await
     }
 
     pub async fn tag_resource(&self, _ctx: &Ctx, input: TagResourceInput) -> ApiResult<Value> {

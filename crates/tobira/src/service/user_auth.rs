@@ -110,8 +110,8 @@ impl Service {
         self.new_session(pool, client, user, if confirmed { SIGNED_UP } else { SIGNING_UP }, &flow).await
     }
 
-    /// ConfirmSignUp's optional Session from SignUp: used up if it is this user's; anything else
-    /// is ignored (the confirmation code is what confirms).
+    /// ConfirmSignUp's optional Session from SignUp: any SignUp session given is used up (and one
+    /// of another user's is logged); it decides nothing, since the confirmation code confirms.
     pub(super) async fn take_sign_up_session(&self, pool: &Pool, client: &Client, user: &UserRow, session: Option<&str>) {
         if let Some(token) = session.filter(|s| !s.is_empty()) {
             if let Ok((p, c, u, _)) = self.resume(token, SIGNING_UP).await {
